@@ -1,0 +1,239 @@
+/**
+ * One guarded connection, transport-agnostic. The adapter creates it through the
+ * guard, hands it a {@link ConnectionDriver} (how to talk to this socket), and
+ * reports what the client sends; the connection runs the state machine, the
+ * deadlines, the hooks and the verdicts.
+ */
+import { AuthError, toAuthError } from '../errors.js';
+import type { Deadline } from './deadlines.js';
+import type { GuardInternals } from './guard.js';
+import type { CloseReason, ConnectionInfo } from './hooks.js';
+import { describeError } from './logger.js';
+import type { ConnectionEvent } from './state-machine.js';
+import { ConnectionState, nextState } from './state-machine.js';
+import type { AuthContext, AuthPhase, Principal, Transport } from './types.js';
+
+/** What the `authenticated` message carries. */
+export interface AuthenticatedPayload {
+  /** When the credential expires, in epoch milliseconds. */
+  expiresAt?: number;
+  [key: string]: unknown;
+}
+
+/** How the core talks to one socket of a transport. */
+export interface ConnectionDriver {
+  /** Makes an authenticated socket a full member (e.g. ends broadcast isolation). Called before `authenticated`. */
+  admit?(): void;
+  /** Sends the `authenticated` verdict. */
+  authenticated(payload: AuthenticatedPayload): void;
+  /** Warns that the credential expires at `expiresAt`. */
+  expiring(expiresAt: number): void;
+  /** Tells the client a refresh failed while its current credential stays valid. */
+  refreshFailed?(error: AuthError): void;
+  /** Sends the refusal (`unauthorized` / close code) and closes the transport. */
+  close(error: AuthError): void;
+}
+
+/** Context fields an adapter supplies for one attempt; the guard adds the rest. */
+export type AttemptContext = Omit<
+  AuthContext,
+  'store' | 'clock' | 'phase' | 'previous' | 'connectionId' | 'transport' | 'namespace' | 'ip'
+>;
+
+export interface ConnectionInit {
+  readonly id: string;
+  readonly transport: Transport;
+  readonly namespace: string;
+  readonly ip: string;
+}
+
+export class Connection implements ConnectionInfo {
+  readonly id: string;
+  readonly transport: Transport;
+  readonly namespace: string;
+  readonly ip: string;
+  readonly openedAt: number;
+  state: ConnectionState = ConnectionState.Pending;
+  principal: Principal | undefined = undefined;
+  /** Set while one authentication message is being verified. */
+  inFlight = false;
+  attempts = 0;
+  /** @internal */ deadline: Deadline | undefined = undefined;
+  /** @internal */ warnDeadline: Deadline | undefined = undefined;
+  /** @internal */ ipKey: string;
+  readonly #guard: GuardInternals;
+  readonly #driver: ConnectionDriver;
+  #closeReported = false;
+
+  constructor(guard: GuardInternals, init: ConnectionInit, driver: ConnectionDriver, ipKey: string) {
+    this.#guard = guard;
+    this.#driver = driver;
+    this.id = init.id;
+    this.transport = init.transport;
+    this.namespace = init.namespace;
+    this.ip = init.ip;
+    this.ipKey = ipKey;
+    this.openedAt = guard.clock.now();
+  }
+
+  /** True while the socket has not authenticated yet. */
+  get pending(): boolean {
+    return this.state === ConnectionState.Pending;
+  }
+
+  /** True while the socket may receive and send application traffic. */
+  get authenticated(): boolean {
+    return this.state === ConnectionState.Authenticated;
+  }
+
+  /** @internal Applies `event`; false when the table refuses it. */
+  transition(event: ConnectionEvent): boolean {
+    const next = nextState(this.state, event);
+    if (next === undefined) return false;
+    const prev = this.state;
+    this.state = next;
+    this.#guard.onTransition(this, prev, next);
+    return true;
+  }
+
+  /**
+   * Handles an authentication message (first message, or a refresh). Resolves
+   * once a verdict was sent or the message was ignored.
+   */
+  async submit(raw: unknown, attempt: AttemptContext): Promise<void> {
+    if (this.state !== ConnectionState.Pending && this.state !== ConnectionState.Authenticated) return;
+    // One verification at a time: a second message while one is in flight gets no verdict.
+    if (this.inFlight) return;
+    const phase: AuthPhase = this.state === ConnectionState.Pending ? 'message' : 'refresh';
+    if (++this.attempts > this.#guard.options.maxAttemptsPerConnection) {
+      this.#guard.reportRejected(this, new AuthError('rate_limited', { detail: 'attempts per connection' }), phase, 0);
+      this.#fail(new AuthError('rate_limited', { detail: 'attempts per connection' }), true);
+      return;
+    }
+    this.inFlight = true;
+    const started = this.#guard.clock.now();
+    let principal: Principal;
+    let strategy: string | undefined;
+    try {
+      const result = await this.#guard.verify(raw, this.#context(phase, attempt));
+      principal = result.principal;
+      strategy = result.strategy;
+      if (phase === 'refresh' && !this.#guard.options.allowPrincipalChange && principal.id !== this.principal?.id) {
+        throw new AuthError('forbidden', { detail: 'refresh changed the principal' });
+      }
+      if (this.#gone()) return;
+      await this.#guard.runAuthenticatedHook(this, principal, phase === 'refresh');
+    } catch (err) {
+      this.inFlight = false;
+      if (this.#gone()) return;
+      const error = toAuthError(err);
+      this.#guard.reportRejected(this, error, phase, this.#guard.clock.now() - started);
+      if (
+        phase === 'refresh' &&
+        !this.#guard.options.closeOnFailedRefresh &&
+        this.#driver.refreshFailed !== undefined &&
+        error.code !== 'revoked'
+      ) {
+        this.#driver.refreshFailed(error);
+        return;
+      }
+      this.#fail(error, true);
+      return;
+    }
+    this.inFlight = false;
+    // The socket may have closed (or been revoked) while we verified or ran the hook.
+    if (!this.accept(principal, phase, strategy, started)) return;
+  }
+
+  /**
+   * @internal Makes `principal` current (handshake success, or a verified message)
+   * and sends the verdict. False when the connection can no longer accept it.
+   */
+  accept(principal: Principal, phase: AuthPhase, strategy: string | undefined, started: number): boolean {
+    const refreshed = this.state === ConnectionState.Authenticated;
+    if (!this.transition(refreshed ? 'refresh' : 'authenticate')) return false;
+    this.principal = principal;
+    if (!refreshed) this.attempts = 0;
+    this.#guard.activate(this);
+    const now = this.#guard.clock.now();
+    if (!refreshed) this.#driver.admit?.();
+    if (phase !== 'handshake') {
+      const payload: AuthenticatedPayload = principal.data === undefined ? {} : { ...principal.data };
+      if (principal.expiresAt !== undefined) payload.expiresAt = principal.expiresAt;
+      this.#driver.authenticated(payload);
+    }
+    this.#guard.audit(
+      refreshed
+        ? { type: 'refreshed', at: now, connection: this, strategy, latencyMs: now - started }
+        : { type: 'accepted', at: now, connection: this, phase, strategy, latencyMs: now - started },
+    );
+    return true;
+  }
+
+  /** @internal Sends the expiry warning. */
+  warn(): void {
+    if (this.state !== ConnectionState.Authenticated || this.principal?.expiresAt === undefined) return;
+    this.#driver.expiring(this.principal.expiresAt);
+  }
+
+  /** Refuses and closes: `event` defaults from the code (timeout, expiry, revocation, rejection). */
+  #fail(error: AuthError, sendVerdict: boolean): void {
+    const event: ConnectionEvent =
+      error.code === 'auth_timeout'
+        ? 'timeout'
+        : error.code === 'token_expired'
+          ? 'expire'
+          : error.code === 'revoked'
+            ? 'revoke'
+            : 'reject';
+    if (!this.transition(event)) {
+      if (!this.transition('reject')) return;
+    }
+    if (sendVerdict) {
+      try {
+        this.#driver.close(error);
+      } catch (err) {
+        this.#guard.options.logger.error({ connectionId: this.id, ...describeError(err) }, 'portcullis: driver.close threw');
+      }
+    }
+    this.closed(error.code);
+  }
+
+  /** Ends the connection with `error` (timeout, expiry, revocation, policy). */
+  terminate(error: AuthError): void {
+    this.#fail(error, true);
+  }
+
+  /**
+   * Reports that the transport closed (client left, server disconnected). Safe to
+   * call more than once; hooks see the end exactly once.
+   */
+  closed(reason: CloseReason): void {
+    if (this.state !== ConnectionState.Closed) {
+      this.transition('close');
+    }
+    if (this.#closeReported) return;
+    this.#closeReported = true;
+    this.#guard.onClosed(this, reason);
+  }
+
+  /** True once the socket can no longer be authenticated (read fresh after an await). */
+  #gone(): boolean {
+    const state: ConnectionState = this.state;
+    return state === ConnectionState.Closed || state === ConnectionState.Revoked || state === ConnectionState.Expired;
+  }
+
+  #context(phase: AuthPhase, attempt: AttemptContext): AuthContext {
+    return {
+      ...attempt,
+      transport: this.transport,
+      phase,
+      connectionId: this.id,
+      namespace: this.namespace,
+      ip: this.ip,
+      previous: this.principal,
+      store: this.#guard.store,
+      clock: this.#guard.clock,
+    };
+  }
+}

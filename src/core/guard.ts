@@ -1,0 +1,345 @@
+/**
+ * The guard: the transport-agnostic heart of portcullis. It verifies credentials
+ * through the strategies, owns every connection's state, the shared deadline
+ * queue (auth deadlines, expiry warnings, expiry), the pending budget, the
+ * principal index used by revocation, hooks, audit and logging.
+ *
+ * Adapters create one guard per Socket.IO namespace or `ws` path.
+ */
+import { AuthError, isAuthError, toAuthError } from '../errors.js';
+import { createMemoryStore } from '../stores/memory.js';
+import type { Clock } from './clock.js';
+import type { ConnectionDriver, ConnectionInit } from './connection.js';
+import { Connection } from './connection.js';
+import type { DeadlineQueue } from './deadlines.js';
+import { createDeadlineQueue } from './deadlines.js';
+import type { AuditEvent, CloseReason, ConnectionInfo } from './hooks.js';
+import { ipKey } from './ip.js';
+import { describeError } from './logger.js';
+import type { GuardOptions, ResolvedGuardOptions } from './options.js';
+import { resolveGuardOptions } from './options.js';
+import { sanitizeCredentials } from './sanitize.js';
+import type { ConnectionState } from './state-machine.js';
+import type { AuthContext, AuthPhase, Principal, Store, Transport } from './types.js';
+
+/** What to revoke. Every given field must match (usually give one). */
+export interface RevokeTarget {
+  userId?: string;
+  sessionId?: string;
+  tokenId?: string;
+}
+
+/** Live counts. */
+export interface GuardStats {
+  readonly pending: number;
+  readonly authenticated: number;
+}
+
+/** The outcome of a verification. */
+export interface Verified {
+  readonly principal: Principal;
+  /** The name of the strategy that admitted the credentials. */
+  readonly strategy: string;
+}
+
+/** The public face of a guard. */
+export interface Guard {
+  readonly options: ResolvedGuardOptions;
+  readonly store: Store;
+  readonly clock: Clock;
+  /** Verifies raw credentials (sanitised first) through the strategies. Throws `AuthError`. */
+  verify(raw: unknown, context: AuthContext): Promise<Verified>;
+  /**
+   * Opens a pending connection (starting its deadline), or throws `rate_limited`
+   * when the pending budget is spent.
+   */
+  open(init: ConnectionInit, driver: ConnectionDriver): Connection;
+  /** Checks the pending budget for `ip` without opening anything. Throws `rate_limited`. */
+  checkPendingBudget(ip: string): void;
+  /** Closes every local connection matching `target` with `revoked`. Resolves how many closed. */
+  revokeLocal(target: RevokeTarget): number;
+  /** Reports a refusal that happened before any connection existed (upgrade, handshake). */
+  rejected(
+    error: AuthError,
+    where: { phase: AuthPhase | 'upgrade'; transport: Transport; namespace: string; ip: string; connectionId?: string; latencyMs?: number },
+  ): void;
+  /** Live connections. */
+  connections(): IterableIterator<ConnectionInfo>;
+  readonly stats: GuardStats;
+  /** Stops timers; closes the store only when the guard created it. */
+  close(): Promise<void>;
+}
+
+/** @internal What a {@link Connection} needs from its guard. */
+export interface GuardInternals {
+  readonly options: ResolvedGuardOptions;
+  readonly store: Store;
+  readonly clock: Clock;
+  verify(raw: unknown, context: AuthContext): Promise<Verified>;
+  runAuthenticatedHook(conn: Connection, principal: Principal, refreshed: boolean): Promise<void>;
+  /** Indexes the (new) principal and schedules its expiry warning and expiry. */
+  activate(conn: Connection): void;
+  onTransition(conn: Connection, from: ConnectionState, to: ConnectionState): void;
+  onClosed(conn: Connection, reason: CloseReason): void;
+  reportRejected(conn: Connection, error: AuthError, phase: AuthPhase, latencyMs: number): void;
+  audit(event: AuditEvent): void;
+}
+
+function addToIndex(index: Map<string, Set<Connection>>, key: string | undefined, conn: Connection): void {
+  if (key === undefined) return;
+  let set = index.get(key);
+  if (set === undefined) {
+    set = new Set();
+    index.set(key, set);
+  }
+  set.add(conn);
+}
+
+function removeFromIndex(index: Map<string, Set<Connection>>, key: string | undefined, conn: Connection): void {
+  if (key === undefined) return;
+  const set = index.get(key);
+  if (set === undefined) return;
+  set.delete(conn);
+  if (set.size === 0) index.delete(key);
+}
+
+/** Creates a guard. Throws `TypeError` on inconsistent options. */
+export function createGuard(options: GuardOptions): Guard {
+  const opts = resolveGuardOptions(options);
+  const ownsStore = options.store === undefined;
+  const store = options.store ?? createMemoryStore({ clock: opts.clock });
+  const { clock, logger, hooks } = opts;
+  const deadlines: DeadlineQueue = createDeadlineQueue(clock, (err) =>
+    logger.error(describeError(err), 'portcullis: deadline callback threw'),
+  );
+  const live = new Map<string, Connection>();
+  const pendingByIp = new Map<string, number>();
+  let pendingCount = 0;
+  let authenticatedCount = 0;
+  const byUser = new Map<string, Set<Connection>>();
+  const bySession = new Map<string, Set<Connection>>();
+  const byToken = new Map<string, Set<Connection>>();
+
+  const safeHook = (name: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (err) {
+      logger.error({ hook: name, ...describeError(err) }, 'portcullis: hook threw');
+    }
+  };
+
+  const audit = (event: AuditEvent): void => {
+    const { type } = event;
+    if (type === 'rejected') {
+      logger.info(
+        {
+          event: type,
+          code: event.code,
+          detail: event.detail,
+          phase: event.phase,
+          transport: event.transport,
+          namespace: event.namespace,
+          ip: event.ip,
+          connectionId: event.connectionId,
+        },
+        'portcullis: rejected',
+      );
+    } else {
+      const c = event.connection;
+      logger.debug(
+        { event: type, connectionId: c.id, transport: c.transport, namespace: c.namespace, ip: c.ip, principal: c.principal?.id },
+        `portcullis: ${type}`,
+      );
+    }
+    if (hooks.onAudit !== undefined) safeHook('onAudit', () => hooks.onAudit?.(event));
+  };
+
+  const index = (conn: Connection, add: boolean): void => {
+    const p = conn.principal;
+    if (p === undefined) return;
+    const op = add ? addToIndex : removeFromIndex;
+    op(byUser, p.id, conn);
+    op(bySession, p.sessionId, conn);
+    op(byToken, p.tokenId, conn);
+  };
+
+  const leavePending = (conn: Connection): void => {
+    deadlines.cancel(conn.deadline);
+    conn.deadline = undefined;
+    pendingCount--;
+    const n = (pendingByIp.get(conn.ipKey) ?? 1) - 1;
+    if (n <= 0) pendingByIp.delete(conn.ipKey);
+    else pendingByIp.set(conn.ipKey, n);
+  };
+
+  const internals: GuardInternals = {
+    options: opts,
+    store,
+    clock,
+    verify,
+    async runAuthenticatedHook(conn, principal, refreshed) {
+      if (hooks.onAuthenticated === undefined) return;
+      const view: ConnectionInfo = { ...snapshot(conn), principal };
+      try {
+        await hooks.onAuthenticated(view, principal, refreshed);
+      } catch (err) {
+        if (isAuthError(err)) throw err;
+        throw new AuthError('internal_error', { cause: err, detail: 'onAuthenticated hook threw' });
+      }
+    },
+    activate(conn) {
+      index(conn, true);
+      deadlines.cancel(conn.deadline);
+      deadlines.cancel(conn.warnDeadline);
+      conn.deadline = undefined;
+      conn.warnDeadline = undefined;
+      const at = conn.principal?.expiresAt;
+      if (at === undefined) return;
+      const warnAt = at - opts.expiringLeadMs;
+      if (opts.expiringLeadMs > 0) conn.warnDeadline = deadlines.schedule(Math.max(warnAt, clock.now()), () => conn.warn());
+      conn.deadline = deadlines.schedule(at, () => conn.terminate(new AuthError('token_expired', { detail: 'expired while connected' })));
+    },
+    onTransition(conn, from, to) {
+      if (from === 'pending' && to !== 'pending') leavePending(conn);
+      if (from === 'authenticated' && to !== 'authenticated') {
+        authenticatedCount--;
+        index(conn, false);
+        deadlines.cancel(conn.deadline);
+        deadlines.cancel(conn.warnDeadline);
+        conn.deadline = undefined;
+        conn.warnDeadline = undefined;
+      }
+      if (to === 'authenticated') {
+        if (from !== 'authenticated') authenticatedCount++;
+        else index(conn, false);
+      }
+      if (to === 'expired') audit({ type: 'expired', at: clock.now(), connection: conn });
+      if (to === 'revoked') audit({ type: 'revoked', at: clock.now(), connection: conn });
+    },
+    onClosed(conn, reason) {
+      live.delete(conn.id);
+      audit({ type: 'closed', at: clock.now(), connection: conn, reason });
+      if (hooks.onClose !== undefined) safeHook('onClose', () => hooks.onClose?.(snapshot(conn), reason));
+    },
+    reportRejected(conn, error, phase, latencyMs) {
+      reject(error, { phase, transport: conn.transport, namespace: conn.namespace, ip: conn.ip, connectionId: conn.id, latencyMs });
+    },
+    audit,
+  };
+
+  function snapshot(conn: Connection): ConnectionInfo {
+    return {
+      id: conn.id,
+      transport: conn.transport,
+      namespace: conn.namespace,
+      ip: conn.ip,
+      state: conn.state,
+      principal: conn.principal,
+      openedAt: conn.openedAt,
+    };
+  }
+
+  function reject(
+    error: AuthError,
+    where: { phase: AuthPhase | 'upgrade'; transport: Transport; namespace: string; ip: string; connectionId?: string; latencyMs?: number },
+  ): void {
+    const event: Extract<AuditEvent, { type: 'rejected' }> = {
+      type: 'rejected',
+      at: clock.now(),
+      code: error.code,
+      detail: error.detail,
+      phase: where.phase,
+      transport: where.transport,
+      namespace: where.namespace,
+      ip: where.ip,
+      connectionId: where.connectionId,
+      latencyMs: where.latencyMs ?? 0,
+    };
+    if (error.code === 'internal_error')
+      logger.error({ connectionId: where.connectionId, ...describeError(error) }, 'portcullis: internal error');
+    audit(event);
+    if (hooks.onRejected !== undefined) safeHook('onRejected', () => hooks.onRejected?.(error, event));
+  }
+
+  async function verify(raw: unknown, context: AuthContext): Promise<Verified> {
+    const credentials = sanitizeCredentials(raw, opts.payload);
+    for (const strategy of opts.strategies) {
+      let principal: Principal | null;
+      try {
+        principal = await strategy.authenticate(credentials, context);
+      } catch (err) {
+        throw toAuthError(err);
+      }
+      if (principal === null || principal === undefined) continue;
+      if (typeof principal !== 'object' || typeof principal.id !== 'string' || principal.id === '') {
+        throw new AuthError('internal_error', { detail: `strategy ${strategy.name} returned an invalid principal` });
+      }
+      if (principal.expiresAt !== undefined && principal.expiresAt <= clock.now()) {
+        throw new AuthError('token_expired', { detail: `strategy ${strategy.name}: expiresAt in the past` });
+      }
+      return { principal, strategy: strategy.name };
+    }
+    throw new AuthError('credentials_required', { detail: 'no strategy accepted the credentials' });
+  }
+
+  function checkPendingBudget(ip: string): void {
+    if (pendingCount >= opts.maxPending) throw new AuthError('rate_limited', { detail: 'pending budget (global)', retryAfter: 1 });
+    if ((pendingByIp.get(ipKey(ip)) ?? 0) >= opts.maxPendingPerIp) {
+      throw new AuthError('rate_limited', { detail: 'pending budget (per IP)', retryAfter: 1 });
+    }
+  }
+
+  return {
+    options: opts,
+    store,
+    clock,
+    verify,
+    open(init, driver) {
+      checkPendingBudget(init.ip);
+      const key = ipKey(init.ip);
+      const conn = new Connection(internals, init, driver, key);
+      live.set(conn.id, conn);
+      pendingCount++;
+      pendingByIp.set(key, (pendingByIp.get(key) ?? 0) + 1);
+      if (opts.timeoutMs !== false) {
+        conn.deadline = deadlines.schedule(clock.now() + opts.timeoutMs, () => {
+          if (!conn.pending) return;
+          audit({ type: 'timeout', at: clock.now(), connection: conn });
+          conn.terminate(new AuthError('auth_timeout'));
+        });
+      }
+      return conn;
+    },
+    checkPendingBudget,
+    revokeLocal(target) {
+      const candidates =
+        target.userId !== undefined
+          ? byUser.get(target.userId)
+          : target.sessionId !== undefined
+            ? bySession.get(target.sessionId)
+            : target.tokenId !== undefined
+              ? byToken.get(target.tokenId)
+              : undefined;
+      if (candidates === undefined) return 0;
+      const matches = [...candidates].filter(
+        (c) =>
+          (target.userId === undefined || c.principal?.id === target.userId) &&
+          (target.sessionId === undefined || c.principal?.sessionId === target.sessionId) &&
+          (target.tokenId === undefined || c.principal?.tokenId === target.tokenId),
+      );
+      for (const c of matches) c.terminate(new AuthError('revoked'));
+      return matches.length;
+    },
+    rejected: reject,
+    connections() {
+      return live.values();
+    },
+    get stats() {
+      return { pending: pendingCount, authenticated: authenticatedCount };
+    },
+    async close() {
+      deadlines.clear();
+      if (ownsStore) await store.close();
+    },
+  };
+}

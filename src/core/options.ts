@@ -1,0 +1,132 @@
+/**
+ * Options shared by every adapter, with their documented defaults, and the one
+ * place they are checked. Inconsistent options throw a `TypeError` at construction.
+ */
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import type { Hooks } from './hooks.js';
+import { silentLogger } from './logger.js';
+import type { PayloadLimits } from './sanitize.js';
+import { DEFAULT_PAYLOAD_LIMITS } from './sanitize.js';
+import type { Logger, Store, Strategy } from './types.js';
+
+export interface GuardOptions {
+  /**
+   * Strategies tried in order: the first that returns a principal wins, the first
+   * that throws refuses. At least one strategy (or `authenticate`) is required.
+   */
+  strategies?: Strategy | readonly Strategy[];
+  /** Store for tickets, nonces, counters and revocations. @default a new memory store */
+  store?: Store;
+  /** Clock for deadlines and expiry. @default the system clock */
+  clock?: Clock;
+  /** A pino-compatible logger; never receives credentials. @default silent */
+  logger?: Logger;
+  /** Lifecycle hooks. */
+  hooks?: Hooks;
+  /**
+   * How long a socket may stay pending (connected, not authenticated), in
+   * milliseconds; `false` disables the deadline (not recommended).
+   * @default 5000
+   */
+  timeoutMs?: number | false;
+  /** Auth payload limits. @default {@link DEFAULT_PAYLOAD_LIMITS} */
+  payload?: Partial<PayloadLimits>;
+  /**
+   * Authentication messages one connection may send before it is refused with
+   * `rate_limited` (refreshes count too, per credential lifetime).
+   * @default 5
+   */
+  maxAttemptsPerConnection?: number;
+  /** Pending connections allowed at once in this guard. @default 10000 */
+  maxPending?: number;
+  /** Pending connections allowed at once per client IP (IPv6 grouped by /64). @default 50 */
+  maxPendingPerIp?: number;
+  /**
+   * How long before `expiresAt` the client is warned (`auth_expiring` / `expiring`), in ms.
+   * @default 30000
+   */
+  expiringLeadMs?: number;
+  /**
+   * Whether a refresh may change the principal's `id` (e.g. guest → user).
+   * @default false
+   */
+  allowPrincipalChange?: boolean;
+  /**
+   * Whether a failed refresh closes a socket whose current credential is still valid.
+   * @default false
+   */
+  closeOnFailedRefresh?: boolean;
+}
+
+/** Options after defaults were applied. */
+export interface ResolvedGuardOptions {
+  readonly strategies: readonly Strategy[];
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly hooks: Hooks;
+  readonly timeoutMs: number | false;
+  readonly payload: Readonly<PayloadLimits>;
+  readonly maxAttemptsPerConnection: number;
+  readonly maxPending: number;
+  readonly maxPendingPerIp: number;
+  readonly expiringLeadMs: number;
+  readonly allowPrincipalChange: boolean;
+  readonly closeOnFailedRefresh: boolean;
+}
+
+function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new TypeError(`portcullis: ${name} must be an integer >= ${min}`);
+  }
+  return value;
+}
+
+function bool(name: string, value: boolean | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`portcullis: ${name} must be a boolean`);
+  return value;
+}
+
+/** Applies defaults and checks consistency (the store is resolved by the guard). */
+export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('portcullis: options must be an object');
+  const list = options.strategies === undefined ? [] : Array.isArray(options.strategies) ? options.strategies : [options.strategies];
+  const strategies = list as readonly Strategy[];
+  if (strategies.length === 0) throw new TypeError('portcullis: at least one strategy is required');
+  for (const s of strategies) {
+    if (typeof s !== 'object' || s === null || typeof s.authenticate !== 'function') {
+      throw new TypeError('portcullis: every strategy needs an authenticate(credentials, context) method');
+    }
+  }
+  let timeoutMs: number | false = 5000;
+  if (options.timeoutMs === false) timeoutMs = false;
+  else if (options.timeoutMs !== undefined) timeoutMs = positiveInt('timeoutMs', options.timeoutMs, 5000);
+  const payload = { ...DEFAULT_PAYLOAD_LIMITS, ...options.payload };
+  for (const key of Object.keys(DEFAULT_PAYLOAD_LIMITS) as (keyof PayloadLimits)[]) {
+    positiveInt(`payload.${key}`, payload[key], DEFAULT_PAYLOAD_LIMITS[key]);
+  }
+  const maxPending = positiveInt('maxPending', options.maxPending, 10000);
+  const maxPendingPerIp = positiveInt('maxPendingPerIp', options.maxPendingPerIp, 50);
+  if (maxPendingPerIp > maxPending) throw new TypeError('portcullis: maxPendingPerIp cannot exceed maxPending');
+  const expiringLeadMs = positiveInt('expiringLeadMs', options.expiringLeadMs, 30000, 0);
+  const logger = options.logger ?? silentLogger;
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    if (typeof logger[level] !== 'function') throw new TypeError(`portcullis: logger.${level} must be a function`);
+  }
+  return Object.freeze({
+    strategies: Object.freeze([...strategies]),
+    clock: options.clock ?? systemClock,
+    logger,
+    hooks: options.hooks ?? {},
+    timeoutMs,
+    payload: Object.freeze(payload),
+    maxAttemptsPerConnection: positiveInt('maxAttemptsPerConnection', options.maxAttemptsPerConnection, 5),
+    maxPending,
+    maxPendingPerIp,
+    expiringLeadMs,
+    allowPrincipalChange: bool('allowPrincipalChange', options.allowPrincipalChange, false),
+    closeOnFailedRefresh: bool('closeOnFailedRefresh', options.closeOnFailedRefresh, false),
+  });
+}

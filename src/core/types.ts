@@ -1,0 +1,112 @@
+/**
+ * The shapes shared by the core, the strategies, the stores and the adapters.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { PeerCertificate } from 'node:tls';
+import type { Clock } from './clock.js';
+
+/** Who is on the other end of an authenticated socket. */
+export interface Principal {
+  /** The user (or service) id. Revocation by `userId` matches this. */
+  readonly id: string;
+  /** The login session, if any. Revocation by `sessionId` matches this. */
+  readonly sessionId?: string;
+  /** The credential's own id (JWT `jti`, ticket id). Revocation by `tokenId` matches this. */
+  readonly tokenId?: string;
+  /** When the credential stops being valid, in epoch milliseconds. */
+  readonly expiresAt?: number;
+  /** Verified claims or attributes, for policy and the app. Never sent to the client. */
+  readonly claims?: Readonly<Record<string, unknown>>;
+  /** Public data sent to the client with `authenticated` (must be JSON-serialisable). */
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
+/** The transports portcullis guards. */
+export type Transport = 'socket.io' | 'ws';
+
+/** Where credentials came from. */
+export type AuthPhase = 'handshake' | 'message' | 'refresh';
+
+/**
+ * What a strategy may know about the connection it verifies. Built per attempt
+ * from the upgrade request and dropped afterwards: nothing here is kept per socket.
+ */
+export interface AuthContext {
+  readonly transport: Transport;
+  readonly phase: AuthPhase;
+  /** The connection id (Socket.IO socket id, or a generated id for `ws`). */
+  readonly connectionId: string;
+  /** The client IP, resolved through trusted proxies only. */
+  readonly ip: string;
+  /** The `Origin` header, if any. */
+  readonly origin: string | undefined;
+  /** True when the connection is TLS (directly, or via a trusted proxy's `X-Forwarded-Proto`). */
+  readonly secure: boolean;
+  /** Request headers of the upgrade (or first HTTP request). */
+  readonly headers: Readonly<IncomingHttpHeaders>;
+  /** Request path and query. */
+  readonly url: string;
+  /** The Socket.IO namespace or the `ws` path. */
+  readonly namespace: string;
+  /** The verified peer certificate when TLS ended in Node and the client sent one. */
+  readonly peerCertificate: PeerCertificate | undefined;
+  /** True when Node's TLS layer verified the peer certificate against the configured CA. */
+  readonly peerAuthorized: boolean;
+  /** The current principal when refreshing. */
+  readonly previous: Principal | undefined;
+  /** The store of the guard. */
+  readonly store: Store;
+  /** The clock of the guard. */
+  readonly clock: Clock;
+  /** The transport's own socket object (Socket.IO `Socket`, `ws` `WebSocket`), when one exists yet. */
+  readonly socket: unknown;
+}
+
+/**
+ * Credentials as received: a sanitised plain object with a null prototype (no
+ * `__proto__`, `constructor` or `prototype` keys, bounded size and depth).
+ */
+export type Credentials = Readonly<Record<string, unknown>>;
+
+/**
+ * Turns credentials into a principal.
+ *
+ * - return a {@link Principal} to admit;
+ * - return `null` when the credentials are not for this strategy (the next one is tried);
+ * - throw an `AuthError` to refuse with that code.
+ */
+export interface Strategy {
+  /** A short name for logs and audit events. */
+  readonly name: string;
+  authenticate(credentials: Credentials, context: AuthContext): Promise<Principal | null> | Principal | null;
+}
+
+/** The atomic operations strategies and limits need, over one process or a cluster. */
+export interface Store {
+  /** Sets `key` to `value` for `ttlMs` unless it exists. Resolves true when it was set. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /** Sets `key` to `value` for `ttlMs`, replacing any value. */
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Reads `key`. */
+  get(key: string): Promise<string | undefined>;
+  /** Reads and deletes `key` in one atomic step. */
+  getAndDelete(key: string): Promise<string | undefined>;
+  /** Increments the counter `key` (created at 0 with `ttlMs`) and resolves its new value. */
+  increment(key: string, ttlMs: number): Promise<number>;
+  /** Resolves true when any of `keys` exists. */
+  existsAny(keys: readonly string[]): Promise<boolean>;
+  /** Publishes `message` on `channel` to every subscriber in the cluster (including this process). */
+  publish(channel: string, message: string): Promise<void>;
+  /** Subscribes to `channel`; resolves a function that unsubscribes. */
+  subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>>;
+  /** Releases resources (timers, connections). */
+  close(): Promise<void>;
+}
+
+/** A pino-compatible logger. Portcullis never passes it a credential. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}

@@ -1,0 +1,27 @@
+/**
+ * portcullis: authentication, authorization and abuse limits for Socket.IO and ws.
+ * The root entry exports the transport-agnostic core.
+ */
+
+export type { Clock, ManualClock, TimerHandle } from './core/clock.js';
+export { createManualClock, systemClock } from './core/clock.js';
+export type { AttemptContext, AuthenticatedPayload, ConnectionDriver, ConnectionInit } from './core/connection.js';
+export { Connection } from './core/connection.js';
+export type { Deadline, DeadlineQueue } from './core/deadlines.js';
+export { createDeadlineQueue } from './core/deadlines.js';
+export type { Guard, GuardStats, RevokeTarget, Verified } from './core/guard.js';
+export { createGuard } from './core/guard.js';
+export type { AuditEvent, CloseReason, ConnectionInfo, Hooks } from './core/hooks.js';
+export { ipKey, normalizeIp } from './core/ip.js';
+export { redact, silentLogger } from './core/logger.js';
+export type { GuardOptions, ResolvedGuardOptions } from './core/options.js';
+export type { PayloadLimits } from './core/sanitize.js';
+export { DEFAULT_PAYLOAD_LIMITS, sanitizeCredentials } from './core/sanitize.js';
+export { ConnectionEvent, ConnectionState, nextState, TRANSITIONS } from './core/state-machine.js';
+export type { AuthContext, AuthPhase, Credentials, Logger, Principal, Store, Strategy, Transport } from './core/types.js';
+export type { AuthErrorOptions, ErrorCode } from './errors.js';
+export { AuthError, ClientAction, ERROR_CODES, isAuthError, isErrorCode, toAuthError } from './errors.js';
+export type { MemoryStore, MemoryStoreOptions } from './stores/memory.js';
+export { createMemoryStore } from './stores/memory.js';
+export type { AuthenticateFunction, CustomResult, CustomStrategyOptions } from './strategies/custom.js';
+export { createCustomStrategy } from './strategies/custom.js';

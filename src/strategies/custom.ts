@@ -1,0 +1,77 @@
+/**
+ * The escape hatch: a strategy around a user function. The function may be
+ * async, return a value, or take a node-style callback as its third argument
+ * (as in `socketio-auth`).
+ *
+ * What it returns decides:
+ * - a `Principal` (an object with a string `id`) admits that principal;
+ * - a non-empty string admits `{ id: string }`;
+ * - `null` / `undefined` means "not mine" (the next strategy is tried);
+ * - `false` refuses with `invalid_credentials`;
+ * - throwing an `AuthError` refuses with its code; any other throw is `internal_error`
+ *   (its message is logged, redacted, and never sent to the client).
+ */
+
+import type { AuthContext, Credentials, Principal, Strategy } from '../core/types.js';
+import { AuthError, isAuthError } from '../errors.js';
+
+/** What a custom function may produce. */
+export type CustomResult = Principal | string | false | null | undefined;
+
+/** A custom authenticate function. */
+export type AuthenticateFunction =
+  | ((credentials: Credentials, context: AuthContext) => CustomResult | Promise<CustomResult>)
+  | ((credentials: Credentials, context: AuthContext, callback: (err: unknown, result?: CustomResult) => void) => void);
+
+export interface CustomStrategyOptions {
+  /** The function that checks credentials. */
+  authenticate: AuthenticateFunction;
+  /** A name for logs. @default 'custom' */
+  name?: string;
+}
+
+function toPrincipal(result: CustomResult, name: string): Principal | null {
+  if (result === null || result === undefined) return null;
+  if (result === false) throw new AuthError('invalid_credentials', { detail: `${name}: refused` });
+  if (typeof result === 'string' && result !== '') return { id: result };
+  if (typeof result === 'object' && typeof result.id === 'string' && result.id !== '') return result;
+  throw new AuthError('internal_error', { detail: `${name}: returned neither a principal, a string id, false nor null` });
+}
+
+/** Creates a strategy from a user function. */
+export function createCustomStrategy(options: CustomStrategyOptions | AuthenticateFunction): Strategy {
+  const opts: CustomStrategyOptions = typeof options === 'function' ? { authenticate: options } : options;
+  if (typeof opts?.authenticate !== 'function') throw new TypeError('portcullis: custom strategy needs an authenticate function');
+  const fn = opts.authenticate;
+  const name = opts.name ?? 'custom';
+  const callbackStyle = fn.length >= 3;
+  return {
+    name,
+    async authenticate(credentials, context) {
+      let result: CustomResult;
+      try {
+        if (callbackStyle) {
+          result = await new Promise<CustomResult>((resolve, reject) => {
+            let settled = false;
+            (fn as (c: Credentials, x: AuthContext, cb: (err: unknown, r?: CustomResult) => void) => void)(
+              credentials,
+              context,
+              (err, r) => {
+                if (settled) return; // a callback called twice is ignored
+                settled = true;
+                if (err !== null && err !== undefined) reject(err);
+                else resolve(r);
+              },
+            );
+          });
+        } else {
+          result = await (fn as (c: Credentials, x: AuthContext) => CustomResult | Promise<CustomResult>)(credentials, context);
+        }
+      } catch (err) {
+        if (isAuthError(err)) throw err;
+        throw new AuthError('internal_error', { cause: err, detail: `${name}: threw` });
+      }
+      return toPrincipal(result, name);
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Waiting for events with a deadline, never sleeping.
+ */
+
+interface Listenable {
+  once(event: string, listener: (...args: never[]) => void): unknown;
+  off?(event: string, listener: (...args: never[]) => void): unknown;
+  removeListener?(event: string, listener: (...args: never[]) => void): unknown;
+}
+
+/** Resolves with the first argument(s) of `event`, or rejects after `timeoutMs`. */
+export function waitForEvent<T = unknown>(emitter: Listenable, event: string, timeoutMs = 2000): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const listener = (...args: unknown[]): void => {
+      clearTimeout(timer);
+      resolve((args.length <= 1 ? args[0] : args) as T);
+    };
+    const timer = setTimeout(() => {
+      (emitter.off ?? emitter.removeListener)?.call(emitter, event, listener as never);
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for "${event}"`));
+    }, timeoutMs);
+    emitter.once(event, listener as never);
+  });
+}
+
+/** Polls `predicate` on every macrotask turn until it holds, or rejects after `timeoutMs`. */
+export async function waitUntil(predicate: () => boolean, timeoutMs = 2000, what = 'condition'): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** Rejects if `promise` has not settled within `timeoutMs`. */
+export function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what = 'operation'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    }),
+  ]);
+}
+
+/** Collects every emission of `event` into an array. */
+export function collect<T = unknown>(emitter: { on(event: string, listener: (arg: T) => void): unknown }, event: string): T[] {
+  const out: T[] = [];
+  emitter.on(event, (arg: T) => out.push(arg));
+  return out;
+}
