@@ -45,6 +45,8 @@ export interface ConnectionInit {
   readonly transport: Transport;
   readonly namespace: string;
   readonly ip: string;
+  /** The transport's socket object, exposed to hooks as `connection.socket`. */
+  readonly socket?: unknown;
 }
 
 export class Connection implements ConnectionInfo {
@@ -52,6 +54,7 @@ export class Connection implements ConnectionInfo {
   readonly transport: Transport;
   readonly namespace: string;
   readonly ip: string;
+  readonly socket: unknown;
   readonly openedAt: number;
   state: ConnectionState = ConnectionState.Pending;
   principal: Principal | undefined = undefined;
@@ -64,6 +67,8 @@ export class Connection implements ConnectionInfo {
   readonly #guard: GuardInternals;
   readonly #driver: ConnectionDriver;
   #closeReported = false;
+  /** The code being closed with, so a transport close event raised by `driver.close` reports it. */
+  #closing: CloseReason | undefined = undefined;
 
   constructor(guard: GuardInternals, init: ConnectionInit, driver: ConnectionDriver, ipKey: string) {
     this.#guard = guard;
@@ -72,6 +77,7 @@ export class Connection implements ConnectionInfo {
     this.transport = init.transport;
     this.namespace = init.namespace;
     this.ip = init.ip;
+    this.socket = init.socket;
     this.ipKey = ipKey;
     this.openedAt = guard.clock.now();
   }
@@ -100,11 +106,11 @@ export class Connection implements ConnectionInfo {
    * Handles an authentication message (first message, or a refresh). Resolves
    * once a verdict was sent or the message was ignored.
    */
-  async submit(raw: unknown, attempt: AttemptContext): Promise<void> {
+  async submit(raw: unknown, attempt: AttemptContext, handshake = false): Promise<void> {
     if (this.state !== ConnectionState.Pending && this.state !== ConnectionState.Authenticated) return;
     // One verification at a time: a second message while one is in flight gets no verdict.
     if (this.inFlight) return;
-    const phase: AuthPhase = this.state === ConnectionState.Pending ? 'message' : 'refresh';
+    const phase: AuthPhase = this.state === ConnectionState.Authenticated ? 'refresh' : handshake ? 'handshake' : 'message';
     if (++this.attempts > this.#guard.options.maxAttemptsPerConnection) {
       this.#guard.reportRejected(this, new AuthError('rate_limited', { detail: 'attempts per connection' }), phase, 0);
       this.#fail(new AuthError('rate_limited', { detail: 'attempts per connection' }), true);
@@ -189,6 +195,7 @@ export class Connection implements ConnectionInfo {
     if (!this.transition(event)) {
       if (!this.transition('reject')) return;
     }
+    this.#closing = error.code;
     if (sendVerdict) {
       try {
         this.#driver.close(error);
@@ -214,7 +221,7 @@ export class Connection implements ConnectionInfo {
     }
     if (this.#closeReported) return;
     this.#closeReported = true;
-    this.#guard.onClosed(this, reason);
+    this.#guard.onClosed(this, this.#closing ?? reason);
   }
 
   /** True once the socket can no longer be authenticated (read fresh after an await). */

@@ -15,7 +15,7 @@ import type { DeadlineQueue } from './deadlines.js';
 import { createDeadlineQueue } from './deadlines.js';
 import type { AuditEvent, CloseReason, ConnectionInfo } from './hooks.js';
 import { ipKey } from './ip.js';
-import { describeError } from './logger.js';
+import { describeError, scrubError } from './logger.js';
 import type { GuardOptions, ResolvedGuardOptions } from './options.js';
 import { resolveGuardOptions } from './options.js';
 import { sanitizeCredentials } from './sanitize.js';
@@ -235,6 +235,7 @@ export function createGuard(options: GuardOptions): Guard {
       ip: conn.ip,
       state: conn.state,
       principal: conn.principal,
+      socket: conn.socket,
       openedAt: conn.openedAt,
     };
   }
@@ -268,7 +269,8 @@ export function createGuard(options: GuardOptions): Guard {
       try {
         principal = await strategy.authenticate(credentials, context);
       } catch (err) {
-        throw toAuthError(err);
+        // What a strategy threw may quote the credentials: scrub before anyone logs it.
+        throw scrubError(toAuthError(err), credentials);
       }
       if (principal === null || principal === undefined) continue;
       if (typeof principal !== 'object' || typeof principal.id !== 'string' || principal.id === '') {

@@ -14,6 +14,8 @@ export interface ConnectionInfo {
   readonly ip: string;
   readonly state: ConnectionState;
   readonly principal: Principal | undefined;
+  /** The transport's socket (Socket.IO `Socket`, `ws` `WebSocket`), when there is one. */
+  readonly socket: unknown;
   /** Epoch ms when the connection was opened. */
   readonly openedAt: number;
 }

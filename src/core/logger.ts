@@ -3,7 +3,7 @@
  * Portcullis builds every log object itself from safe fields; `describeError`
  * is the only way an error reaches a log line.
  */
-import { isAuthError } from '../errors.js';
+import { AuthError, isAuthError } from '../errors.js';
 import type { Logger } from './types.js';
 
 /** A logger that drops everything. The default. */
@@ -49,4 +49,47 @@ function describeCause(cause: unknown): Record<string, unknown> {
     return out;
   }
   return { type: typeof cause };
+}
+
+function collectSecrets(value: unknown, out: string[], depth: number): void {
+  if (typeof value === 'string') {
+    if (value.length >= 4) out.push(value);
+  } else if (typeof value === 'number') {
+    if (String(value).length >= 4) out.push(String(value));
+  } else if (typeof value === 'object' && value !== null && depth < 8) {
+    for (const v of Object.values(value)) collectSecrets(v, out, depth + 1);
+  }
+}
+
+function scrubText(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[redacted]');
+  return redact(out);
+}
+
+/**
+ * Returns `error` with every credential value the client sent removed from its
+ * `detail` and its cause's message, so that logging it can never leak them.
+ */
+export function scrubError(error: AuthError, credentials: unknown): AuthError {
+  const secrets: string[] = [];
+  collectSecrets(credentials, secrets, 0);
+  if (secrets.length === 0 && error.cause === undefined) return error;
+  const cause = error.cause;
+  let scrubbedCause: unknown = cause;
+  if (cause instanceof Error) {
+    const copy = new Error(scrubText(cause.message, secrets));
+    copy.name = cause.name;
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string') (copy as Error & { code: string }).code = code;
+    copy.stack = `${copy.name}: ${copy.message}`;
+    scrubbedCause = copy;
+  } else if (cause !== undefined) {
+    scrubbedCause = { type: typeof cause };
+  }
+  const options: { cause?: unknown; detail?: string; retryAfter?: number } = {};
+  if (scrubbedCause !== undefined) options.cause = scrubbedCause;
+  if (error.detail !== undefined) options.detail = scrubText(error.detail, secrets);
+  if (error.retryAfter !== undefined) options.retryAfter = error.retryAfter;
+  return new AuthError(error.code, options);
 }

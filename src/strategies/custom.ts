@@ -19,9 +19,13 @@ import { AuthError, isAuthError } from '../errors.js';
 export type CustomResult = Principal | string | false | null | undefined;
 
 /** A custom authenticate function. */
-export type AuthenticateFunction =
-  | ((credentials: Credentials, context: AuthContext) => CustomResult | Promise<CustomResult>)
-  | ((credentials: Credentials, context: AuthContext, callback: (err: unknown, result?: CustomResult) => void) => void);
+// biome-ignore lint/suspicious/noConfusingVoidType: callback-style functions return nothing
+export type AuthenticateFunction = (
+  credentials: Credentials,
+  context: AuthContext,
+  /** Node-style callback; used only when the function declares a third parameter. */
+  callback: (err: unknown, result?: CustomResult) => void,
+) => CustomResult | Promise<CustomResult> | void;
 
 export interface CustomStrategyOptions {
   /** The function that checks credentials. */
@@ -65,7 +69,7 @@ export function createCustomStrategy(options: CustomStrategyOptions | Authentica
             );
           });
         } else {
-          result = await (fn as (c: Credentials, x: AuthContext) => CustomResult | Promise<CustomResult>)(credentials, context);
+          result = (await fn(credentials, context, () => {})) as CustomResult;
         }
       } catch (err) {
         if (isAuthError(err)) throw err;

@@ -2,10 +2,13 @@
  * Waiting for events with a deadline, never sleeping.
  */
 
+// biome-ignore lint/suspicious/noExplicitAny: listeners of every emitter flavour (node, socket.io, ws)
+type AnyListener = (...args: any[]) => void;
+
 interface Listenable {
-  once(event: string, listener: (...args: never[]) => void): unknown;
-  off?(event: string, listener: (...args: never[]) => void): unknown;
-  removeListener?(event: string, listener: (...args: never[]) => void): unknown;
+  once(event: string, listener: AnyListener): unknown;
+  off?(event: string, listener: AnyListener): unknown;
+  removeListener?(event: string, listener: AnyListener): unknown;
 }
 
 /** Resolves with the first argument(s) of `event`, or rejects after `timeoutMs`. */
@@ -16,10 +19,10 @@ export function waitForEvent<T = unknown>(emitter: Listenable, event: string, ti
       resolve((args.length <= 1 ? args[0] : args) as T);
     };
     const timer = setTimeout(() => {
-      (emitter.off ?? emitter.removeListener)?.call(emitter, event, listener as never);
+      (emitter.off ?? emitter.removeListener)?.call(emitter, event, listener);
       reject(new Error(`timed out after ${timeoutMs} ms waiting for "${event}"`));
     }, timeoutMs);
-    emitter.once(event, listener as never);
+    emitter.once(event, listener);
   });
 }
 

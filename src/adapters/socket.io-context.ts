@@ -1,0 +1,25 @@
+/**
+ * Builds the per-attempt auth context of a Socket.IO socket from its handshake.
+ * Nothing here is stored: the context lives for one verification.
+ */
+import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'socket.io';
+import type { AttemptContext } from '../core/connection.js';
+
+/** The attempt context of `socket` (headers, origin, TLS state, peer certificate). */
+export function handshakeContext(socket: Socket): AttemptContext {
+  const { handshake } = socket;
+  const raw = socket.conn.request.socket as Partial<TLSSocket>;
+  const tls = typeof raw.getPeerCertificate === 'function';
+  const cert = tls ? (raw as TLSSocket).getPeerCertificate(true) : undefined;
+  const origin = handshake.headers.origin;
+  return {
+    origin: typeof origin === 'string' ? origin : undefined,
+    secure: handshake.secure,
+    headers: handshake.headers,
+    url: handshake.url,
+    peerCertificate: cert !== undefined && Object.keys(cert).length > 0 ? cert : undefined,
+    peerAuthorized: tls && raw.authorized === true,
+    socket,
+  };
+}

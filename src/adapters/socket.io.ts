@@ -1,0 +1,316 @@
+/**
+ * The Socket.IO v4 adapter (`portcullis/socket.io`): maps Socket.IO onto the core.
+ *
+ * - Handshake mode: namespace middleware verifies the CONNECT packet's `auth`;
+ *   refusals become `connect_error` with `err.data = { code, retryable }`.
+ * - Post-connect mode (the `socketio-auth` protocol): the socket connects pending,
+ *   is taken out of `nsp.sockets` (so no namespace, room or cluster broadcast can
+ *   reach it: every adapter resolves recipients through that map), and a socket
+ *   middleware keeps its events from the app until `authentication` succeeds.
+ */
+import type { Namespace, Server, Socket } from 'socket.io';
+import type { AttemptContext, Connection, ConnectionDriver } from '../core/connection.js';
+import type { Guard, RevokeTarget } from '../core/guard.js';
+import { createGuard } from '../core/guard.js';
+import type { GuardOptions } from '../core/options.js';
+import type { Principal } from '../core/types.js';
+import type { AuthError } from '../errors.js';
+import { AuthError as AuthErrorClass } from '../errors.js';
+import { handshakeContext } from './socket.io-context.js';
+
+/** Event names of the post-connect protocol (PROTOCOL.md §3). */
+export interface SocketIoEventNames {
+  /** Server → client, on connect in message mode: `{ timeoutMs }`. @default 'auth_required' */
+  required: string;
+  /** Client → server: credentials (first time and refresh). @default 'authentication' */
+  authentication: string;
+  /** Server → client: `{ expiresAt?, ...data }`. @default 'authenticated' */
+  authenticated: string;
+  /** Server → client: `{ message, code, retryable }`, then disconnect. @default 'unauthorized' */
+  unauthorized: string;
+  /** Server → client: `{ expiresAt }` before expiry. @default 'auth_expiring' */
+  expiring: string;
+  /** Server → client: a refresh was refused, the current credential stays valid. @default 'auth_refresh_failed' */
+  refreshFailed: string;
+}
+
+export const DEFAULT_EVENT_NAMES: Readonly<SocketIoEventNames> = Object.freeze({
+  required: 'auth_required',
+  authentication: 'authentication',
+  authenticated: 'authenticated',
+  unauthorized: 'unauthorized',
+  expiring: 'auth_expiring',
+  refreshFailed: 'auth_refresh_failed',
+});
+
+/** Where credentials come from. */
+export type SocketIoMode = 'handshake' | 'message' | 'auto';
+
+export interface SocketIoGuardOptions extends GuardOptions {
+  /**
+   * `handshake`: credentials in the CONNECT packet `auth`, refusal as `connect_error`.
+   * `message`: connect pending, then the `authentication` event (socketio-auth protocol).
+   * `auto`: handshake when the CONNECT packet carries credentials, else message.
+   * @default 'handshake'
+   */
+  mode?: SocketIoMode;
+  /** Event names of the post-connect protocol. @default {@link DEFAULT_EVENT_NAMES} */
+  events?: Partial<SocketIoEventNames>;
+  /** Emit `auth_required { timeoutMs }` to sockets that connect pending. @default true */
+  announce?: boolean;
+  /**
+   * @internal Builds the `unauthorized` payload (the compat entry uses it to send
+   * the old module's messages). @default `error.toJSON()`
+   */
+  formatRefusal?: (error: AuthError) => Record<string, unknown>;
+}
+
+/** A guard attached to a Socket.IO server or namespace. */
+export interface SocketIoGuard {
+  /** The core guard (stats, verify, connections). */
+  readonly guard: Guard;
+  /** The principal of an authenticated socket. */
+  principalOf(socket: Socket): Principal | undefined;
+  /** True once the socket authenticated (and until it expires, is revoked or closes). */
+  isAuthenticated(socket: Socket): boolean;
+  /** Closes every matching socket of this guard with `revoked`. Resolves how many closed. */
+  revoke(target: RevokeTarget): Promise<number>;
+  /** Removes the middleware and listeners (sockets already connected stay as they are). */
+  detach(): void;
+  /** Detaches and releases timers (and the store, if the guard created it). */
+  close(): Promise<void>;
+}
+
+const CONNECTION = Symbol.for('portcullis.connection');
+const MIDDLEWARE = Symbol.for('portcullis.middleware');
+type Tagged = Socket & { [CONNECTION]?: Connection };
+
+/** The connection of a socket guarded by any portcullis guard. */
+export function connectionOf(socket: Socket): Connection | undefined {
+  return (socket as Tagged)[CONNECTION];
+}
+
+interface EventPacket {
+  data?: unknown[];
+  id?: number;
+}
+
+const attached = new WeakMap<Namespace, Attachment>();
+
+interface Attachment {
+  readonly owner: object;
+  detach(): void;
+}
+
+function isServer(target: Server | Namespace): target is Server {
+  return typeof (target as Server).of === 'function' && typeof (target as Server).engine === 'object';
+}
+
+/**
+ * Guards a Socket.IO `Server` (every namespace, present and future, unless a
+ * namespace has a guard of its own) or one `Namespace` (including a dynamic
+ * parent namespace created with `io.of(/regex/)`).
+ */
+export function createSocketIoGuard(target: Server | Namespace, options: SocketIoGuardOptions): SocketIoGuard {
+  const mode: SocketIoMode = options.mode ?? 'handshake';
+  if (mode !== 'handshake' && mode !== 'message' && mode !== 'auto') {
+    throw new TypeError("portcullis: mode must be 'handshake', 'message' or 'auto'");
+  }
+  const events: SocketIoEventNames = { ...DEFAULT_EVENT_NAMES, ...options.events };
+  for (const [key, name] of Object.entries(events)) {
+    if (typeof name !== 'string' || name === '') throw new TypeError(`portcullis: events.${key} must be a non-empty string`);
+  }
+  if (new Set([events.authentication, 'connect', 'disconnect', 'disconnecting', 'connect_error']).size !== 5) {
+    throw new TypeError('portcullis: events.authentication cannot be a reserved Socket.IO event');
+  }
+  if (mode === 'handshake' && options.timeoutMs === false) {
+    // fine: handshake mode only uses the deadline while verifying
+  }
+  const announce = options.announce ?? true;
+  const guard = createGuard(options);
+  const format = options.formatRefusal ?? ((error: AuthError) => error.toJSON());
+  const { logger } = guard.options;
+  const owner = {};
+  const detachers: (() => void)[] = [];
+
+  const driverFor = (socket: Socket, state: { next: ((err?: Error) => void) | undefined }): ConnectionDriver => ({
+    admit() {
+      socket.nsp.sockets.set(socket.id, socket);
+    },
+    authenticated(payload) {
+      socket.emit(events.authenticated, payload);
+    },
+    expiring(expiresAt) {
+      socket.emit(events.expiring, { expiresAt });
+    },
+    refreshFailed(error) {
+      socket.emit(events.refreshFailed, format(error));
+    },
+    close(error) {
+      const next = state.next;
+      if (next !== undefined) {
+        // Still in the namespace middleware: refuse the CONNECT.
+        state.next = undefined;
+        const err = new Error(error.message) as Error & { data: unknown };
+        err.data =
+          error.retryAfter === undefined
+            ? { code: error.code, retryable: error.retryable }
+            : { code: error.code, retryable: error.retryable, retryAfter: error.retryAfter };
+        next(err);
+        return;
+      }
+      if (!socket.connected) return;
+      socket.emit(events.unauthorized, format(error));
+      // Close the whole engine connection when this was its only namespace, so a
+      // refused client cannot linger on the transport.
+      const others = (socket.client as unknown as { sockets?: Map<string, Socket> }).sockets;
+      socket.disconnect(others === undefined || others.size <= 1);
+    },
+  });
+
+  const middleware = Object.assign(
+    (socket: Socket, next: (err?: Error) => void): void => {
+      const handshake = socket.handshake;
+      const ip = handshake.address;
+      const state: { next: ((err?: Error) => void) | undefined } = { next };
+      let conn: Connection;
+      try {
+        conn = guard.open({ id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip, socket }, driverFor(socket, state));
+      } catch (err) {
+        const error = err as AuthError;
+        guard.rejected(error, { phase: 'handshake', transport: 'socket.io', namespace: socket.nsp.name, ip, connectionId: socket.id });
+        driverFor(socket, state).close(error);
+        return;
+      }
+      (socket as Tagged)[CONNECTION] = conn;
+      // A client that leaves before CONNECT completes: end the connection once.
+      const engine = socket.conn;
+      engine.once('close', () => conn.closed('client_disconnect'));
+      const auth = handshake.auth as unknown;
+      const hasAuth = typeof auth === 'object' && auth !== null && Object.keys(auth).length > 0;
+      if (mode === 'message' || (mode === 'auto' && !hasAuth && !hasAmbientCredentials(socket))) {
+        state.next = undefined;
+        next();
+        return;
+      }
+      void conn.submit(auth, handshakeContext(socket), true).then(() => {
+        if (state.next === undefined) return;
+        state.next = undefined;
+        if (conn.authenticated) {
+          socket.data.principal = conn.principal;
+          next();
+        }
+      });
+    },
+    { [MIDDLEWARE]: true },
+  );
+
+  const onConnect = (socket: Socket): void => {
+    const conn = connectionOf(socket);
+    if (conn === undefined || conn.state === 'closed') {
+      if (conn === undefined) logger.warn({ socketId: socket.id }, 'portcullis: socket connected without passing the guard middleware');
+      socket.disconnect(true);
+      return;
+    }
+    socket.once('disconnect', (reason: string) => {
+      conn.closed(
+        reason === 'server namespace disconnect' || reason === 'server shutting down' ? 'server_disconnect' : 'client_disconnect',
+      );
+    });
+    if (conn.pending) {
+      // Isolation: out of nsp.sockets until admitted, so no broadcast finds it.
+      socket.nsp.sockets.delete(socket.id);
+      if (announce) socket.emit(events.required, { timeoutMs: guard.options.timeoutMs === false ? null : guard.options.timeoutMs });
+    }
+    // Intercept before Socket.IO's own dispatch: `onAny` listeners run before
+    // socket middlewares, so `socket.use` alone would leak pending events and credentials.
+    (socket as unknown as { onevent: (packet: EventPacket) => void }).onevent = guardedOnevent;
+  };
+
+  /** Shared by every socket of this guard (no per-socket closure). */
+  function guardedOnevent(this: Socket, packet: EventPacket): void {
+    const conn = connectionOf(this);
+    if (conn === undefined) return;
+    const args = packet.data;
+    if (Array.isArray(args) && args[0] === events.authentication) {
+      void conn.submit(args[1], handshakeContext(this)).then(() => {
+        if (conn.authenticated) this.data.principal = conn.principal;
+      });
+      return;
+    }
+    // Pending (or ending) sockets: the event is dropped and its ack never called.
+    if (conn.authenticated) (Object.getPrototypeOf(this) as { onevent: (packet: EventPacket) => void }).onevent.call(this, packet);
+  }
+
+  const attach = (nsp: Namespace, explicit: boolean): void => {
+    const existing = attached.get(nsp);
+    if (existing !== undefined) {
+      if (!explicit || existing.owner === owner) return;
+      existing.detach();
+    }
+    // A child of a guarded parent namespace inherits the parent's middleware.
+    const inherited = (nsp as unknown as { _fns?: unknown[] })._fns?.some((fn) => typeof fn === 'function' && MIDDLEWARE in fn);
+    if (inherited === true && !explicit) return;
+    nsp.use(middleware);
+    // Ours runs first, before any app middleware sees the handshake.
+    const fns = (nsp as unknown as { _fns?: unknown[] })._fns;
+    if (Array.isArray(fns) && fns[fns.length - 1] === middleware) fns.unshift(fns.pop());
+    nsp.prependListener('connect', onConnect);
+    const detach = (): void => {
+      const list = (nsp as unknown as { _fns?: unknown[] })._fns;
+      if (Array.isArray(list)) {
+        const i = list.indexOf(middleware);
+        if (i !== -1) list.splice(i, 1);
+      }
+      nsp.off('connect', onConnect);
+      if (attached.get(nsp)?.owner === owner) attached.delete(nsp);
+    };
+    attached.set(nsp, { owner, detach });
+    detachers.push(detach);
+  };
+
+  if (isServer(target)) {
+    const nsps = (target as unknown as { _nsps: Map<string, Namespace> })._nsps;
+    for (const nsp of nsps.values()) attach(nsp, false);
+    const onNew = (nsp: Namespace): void => attach(nsp, false);
+    target.sockets.on('new_namespace' as never, onNew as never);
+    detachers.push(() => target.sockets.off('new_namespace' as never, onNew as never));
+  } else {
+    attach(target, true);
+  }
+
+  const detach = (): void => {
+    for (const d of detachers.splice(0)) d();
+  };
+
+  return {
+    guard,
+    principalOf(socket) {
+      const conn = connectionOf(socket);
+      return conn?.authenticated === true ? conn.principal : undefined;
+    },
+    isAuthenticated(socket) {
+      return connectionOf(socket)?.authenticated === true;
+    },
+    async revoke(target) {
+      return guard.revokeLocal(target);
+    },
+    detach,
+    async close() {
+      detach();
+      await guard.close();
+    },
+  };
+}
+
+/** Session cookies and client certificates travel without a CONNECT payload. */
+function hasAmbientCredentials(socket: Socket): boolean {
+  const tls = (socket.conn.request.socket as { getPeerCertificate?: () => object }).getPeerCertificate;
+  return (
+    typeof socket.handshake.headers.cookie === 'string' ||
+    (typeof tls === 'function' && Object.keys(tls.call(socket.conn.request.socket)).length > 0)
+  );
+}
+
+export type { AttemptContext };
+export { AuthErrorClass as AuthError };

@@ -1,0 +1,353 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, describe, it } from 'node:test';
+import type { Socket } from 'socket.io';
+import { createSocketIoGuard, type SocketIoGuardOptions } from '../../src/adapters/socket.io.js';
+import type { CloseReason, ConnectionInfo } from '../../src/core/hooks.js';
+import type { Logger } from '../../src/core/types.js';
+import { AuthError } from '../../src/errors.js';
+import { createCustomStrategy } from '../../src/strategies/custom.js';
+import { connected, type IoFixture, refused, startIo } from '../helpers/socket-io.js';
+import { waitForEvent, waitUntil } from '../helpers/wait.js';
+
+/** Accepts `{ user: 'alice', password: 'secret' }`-style credentials. */
+const passwords = createCustomStrategy(async (c) => {
+  if (typeof c.user !== 'string') return null;
+  return c.password === 'secret' ? { id: c.user, data: { name: c.user } } : false;
+});
+
+/** A logger that records every line, to check none carries a credential. */
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const rec = (obj: object, msg?: string): void => {
+    lines.push(`${msg ?? ''} ${JSON.stringify(obj)}`);
+  };
+  return { lines, debug: rec, info: rec, warn: rec, error: rec };
+}
+
+let fx: IoFixture | undefined;
+const logger = recordingLogger();
+afterEach(async () => {
+  await fx?.close();
+  fx = undefined;
+});
+after(() => {
+  for (const line of logger.lines) {
+    assert.ok(!line.includes('secret'), `a log line carries a credential: ${line}`);
+  }
+});
+
+async function guarded(options: Partial<SocketIoGuardOptions> = {}) {
+  fx = await startIo();
+  const g = createSocketIoGuard(fx.io, { strategies: [passwords], logger, ...options });
+  return { fx, g };
+}
+
+describe('Socket.IO handshake mode', () => {
+  it('admits valid CONNECT auth and exposes the principal in socket.data', async () => {
+    const { fx, g } = await guarded();
+    const seen = waitForEvent<Socket>(fx.io, 'connection');
+    const c = fx.client('/', { auth: { user: 'alice', password: 'secret' } });
+    await connected(c);
+    const s = await seen;
+    assert.equal(s.data.principal.id, 'alice');
+    assert.equal(g.principalOf(s)?.id, 'alice');
+    assert.equal(g.guard.stats.authenticated, 1);
+    assert.equal(g.guard.stats.pending, 0);
+  });
+
+  it('refuses bad, missing and malformed credentials with connect_error data', async () => {
+    const { fx } = await guarded();
+    const bad = await refused(fx.client('/', { auth: { user: 'alice', password: 'nope' } }));
+    assert.equal(bad.message, 'Invalid credentials');
+    assert.deepEqual(bad.data, { code: 'invalid_credentials', retryable: true });
+    const none = await refused(fx.client('/'));
+    assert.deepEqual(none.data, { code: 'credentials_required', retryable: true });
+    const huge = await refused(fx.client('/', { auth: { user: 'alice', password: 'x'.repeat(100_000) } }));
+    assert.deepEqual(huge.data, { code: 'invalid_request', retryable: false });
+    const proto = await refused(fx.client('/', { auth: JSON.parse('{"__proto__":{"admin":true},"user":"alice","password":"secret"}') }));
+    assert.deepEqual(proto.data, { code: 'invalid_request', retryable: false });
+    assert.equal(({} as Record<string, unknown>).admin, undefined);
+  });
+
+  it('never sends internal error text to the client', async () => {
+    const { fx } = await guarded({
+      strategies: [
+        createCustomStrategy((c) => {
+          throw new Error(`no user with password ${String(c.password)}`);
+        }),
+      ],
+    });
+    const err = await refused(fx.client('/', { auth: { user: 'x', password: 'hunter2' } }));
+    assert.equal(err.message, 'Internal error');
+    assert.deepEqual(err.data, { code: 'internal_error', retryable: true });
+    assert.ok(logger.lines.every((l) => !l.includes('hunter2')));
+  });
+
+  it('passes a typed AuthError code through', async () => {
+    const { fx } = await guarded({
+      strategies: [
+        createCustomStrategy(() => {
+          throw new AuthError('revoked');
+        }),
+      ],
+    });
+    const err = await refused(fx.client('/', { auth: { token: 'x' } }));
+    assert.deepEqual(err.data, { code: 'revoked', retryable: false });
+  });
+});
+
+describe('Socket.IO post-connect mode', () => {
+  it('announces, authenticates and sends the verdict after the hook', async () => {
+    let hookDone = false;
+    const { fx } = await guarded({
+      mode: 'message',
+      timeoutMs: 2000,
+      hooks: {
+        async onAuthenticated() {
+          await new Promise((r) => setImmediate(r));
+          hookDone = true;
+        },
+      },
+    });
+    const received: string[] = [];
+    fx.io.on('connection', (s) => s.on('chat', (m: string) => received.push(m)));
+    const c = fx.client('/');
+    const required = await waitForEvent<{ timeoutMs: number }>(c, 'auth_required');
+    assert.deepEqual(required, { timeoutMs: 2000 });
+    c.emit('authentication', { user: 'bob', password: 'secret' });
+    const verdict = await waitForEvent<Record<string, unknown>>(c, 'authenticated');
+    assert.equal(hookDone, true);
+    assert.deepEqual(verdict, { name: 'bob' });
+    c.emit('chat', 'right away');
+    await waitUntil(() => received.length === 1, 2000, 'chat after authenticated');
+    assert.deepEqual(received, ['right away']);
+  });
+
+  it('sends unauthorized then disconnects, without waiting for an ack', async () => {
+    const { fx } = await guarded({ mode: 'message' });
+    const c = fx.client('/');
+    await connected(c);
+    const gone = waitForEvent<[string, unknown]>(c, 'disconnect');
+    c.emit('authentication', { user: 'bob', password: 'wrong' });
+    const refusal = await waitForEvent(c, 'unauthorized');
+    assert.deepEqual(refusal, { message: 'Invalid credentials', code: 'invalid_credentials', retryable: true });
+    assert.equal((await gone)[0], 'io server disconnect');
+  });
+
+  it('times out a pending socket within the deadline + 10 %', async () => {
+    const timeoutMs = 400;
+    const closes: CloseReason[] = [];
+    const { fx, g } = await guarded({ mode: 'message', timeoutMs, hooks: { onClose: (_c, r) => closes.push(r) } });
+    const c = fx.client('/');
+    await connected(c);
+    const t0 = performance.now();
+    const refusal = await waitForEvent<{ code: string }>(c, 'unauthorized', 2000);
+    const elapsed = performance.now() - t0;
+    assert.equal(refusal.code, 'auth_timeout');
+    assert.ok(elapsed <= timeoutMs * 1.1, `deadline fired after ${elapsed.toFixed(1)} ms`);
+    assert.ok(elapsed >= timeoutMs * 0.9, `deadline fired early, after ${elapsed.toFixed(1)} ms`);
+    await waitUntil(() => closes.length === 1);
+    assert.deepEqual(closes, ['auth_timeout']);
+    assert.equal(g.guard.stats.pending, 0);
+  });
+
+  it('isolates pending sockets: zero of N broadcasts, authenticated ones get all N', async () => {
+    const { fx, g } = await guarded({ mode: 'message', timeoutMs: 5000 });
+    fx.io.on('connection', (s) => s.join('room'));
+    const N = 25;
+    const authed = [fx.client('/'), fx.client('/'), fx.client('/')];
+    const pending = [fx.client('/'), fx.client('/'), fx.client('/')];
+    const counts = new Map<unknown, number>();
+    for (const c of [...authed, ...pending]) {
+      counts.set(c, 0);
+      c.on('news', () => counts.set(c, (counts.get(c) ?? 0) + 1));
+    }
+    await Promise.all([...authed, ...pending].map((c) => waitForEvent(c, 'auth_required')));
+    for (const c of authed) c.emit('authentication', { user: 'u', password: 'secret' });
+    await Promise.all(authed.map((c) => waitForEvent(c, 'authenticated')));
+    assert.equal(g.guard.stats.pending, 3);
+    for (let i = 0; i < N; i++) {
+      if (i % 3 === 0) fx.io.emit('news', i);
+      else if (i % 3 === 1) fx.io.of('/').emit('news', i);
+      else fx.io.to('room').emit('news', i);
+    }
+    await waitUntil(() => authed.every((c) => counts.get(c) === N), 3000, 'all broadcasts');
+    // Authenticate the pending ones, then send a marker: the marker is all they may have seen.
+    for (const c of pending) c.emit('authentication', { user: 'p', password: 'secret' });
+    await Promise.all(pending.map((c) => waitForEvent(c, 'authenticated')));
+    fx.io.emit('news', 'marker');
+    await waitUntil(() => pending.every((c) => counts.get(c) === 1), 3000, 'marker');
+    for (const c of authed) assert.equal(counts.get(c), N + 1);
+  });
+
+  it('keeps events of pending sockets from app handlers and onAny', async () => {
+    const { fx } = await guarded({ mode: 'message' });
+    const seen: string[] = [];
+    fx.io.on('connection', (s) => {
+      s.onAny((event) => seen.push(`any:${event}`));
+      s.on('chat', (m: string) => seen.push(m));
+    });
+    const c = fx.client('/');
+    await waitForEvent(c, 'auth_required');
+    c.emit('chat', 'before');
+    c.emit('authentication', { user: 'u', password: 'secret' });
+    await waitForEvent(c, 'authenticated');
+    c.emit('chat', 'after');
+    await waitUntil(() => seen.includes('after'));
+    assert.deepEqual(seen, ['any:chat', 'after']);
+  });
+
+  it('verifies one authentication at a time and gives one verdict', async () => {
+    let release: () => void = () => {};
+    let calls = 0;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const { fx } = await guarded({
+      mode: 'message',
+      strategies: [
+        createCustomStrategy(async () => {
+          calls++;
+          await gate;
+          return 'slow';
+        }),
+      ],
+    });
+    fx.io.on('connection', (s) => s.on('ping-after', (ack: (v: string) => void) => ack('pong')));
+    const c = fx.client('/');
+    let verdicts = 0;
+    c.on('authenticated', () => verdicts++);
+    await waitForEvent(c, 'auth_required');
+    c.emit('authentication', { n: 1 });
+    c.emit('authentication', { n: 2 });
+    await waitUntil(() => calls === 1);
+    release();
+    await waitForEvent(c, 'authenticated');
+    // A round trip after the verdict: a second verdict would have arrived before the ack.
+    const pong = await c.timeout(2000).emitWithAck('ping-after');
+    assert.equal(pong, 'pong');
+    assert.equal(calls, 1);
+    assert.equal(verdicts, 1);
+  });
+
+  it('never authenticates a socket that left during verification; onClose once', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let entered = false;
+    const authenticated: ConnectionInfo[] = [];
+    const closes: CloseReason[] = [];
+    const { fx, g } = await guarded({
+      mode: 'message',
+      strategies: [
+        createCustomStrategy(async () => {
+          entered = true;
+          await gate;
+          return 'late';
+        }),
+      ],
+      hooks: { onAuthenticated: (c) => void authenticated.push(c), onClose: (_c, r) => closes.push(r) },
+    });
+    const c = fx.client('/');
+    await waitForEvent(c, 'auth_required');
+    c.emit('authentication', { token: 'x' });
+    await waitUntil(() => entered);
+    c.disconnect();
+    await waitUntil(() => closes.length === 1, 2000, 'onClose');
+    release();
+    await waitUntil(() => g.guard.stats.pending === 0);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(authenticated.length, 0);
+    assert.deepEqual(closes, ['client_disconnect']);
+    assert.equal(g.guard.stats.authenticated, 0);
+  });
+
+  it('answers malformed payloads with invalid_request and keeps running', async () => {
+    const { fx } = await guarded({ mode: 'message' });
+    const payloads: unknown[] = [
+      'a string',
+      42,
+      [1, 2],
+      { user: 'x'.repeat(50_000) },
+      JSON.parse('{"__proto__":{"polluted":true},"user":"u","password":"secret"}'),
+      { constructor: { prototype: { polluted: true } } },
+      { user: 'u', password: Buffer.from('secret') },
+      { a: { b: { c: { d: { e: 1 } } } } },
+    ];
+    for (const payload of payloads) {
+      const c = fx.client('/');
+      await waitForEvent(c, 'auth_required');
+      c.emit('authentication', payload);
+      const refusal = await waitForEvent<{ code: string }>(c, 'unauthorized');
+      assert.equal(refusal.code, 'invalid_request', `payload ${JSON.stringify(payload)?.slice(0, 40)}`);
+    }
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    const ok = fx.client('/');
+    await waitForEvent(ok, 'auth_required');
+    ok.emit('authentication', { user: 'u', password: 'secret' });
+    await waitForEvent(ok, 'authenticated');
+  });
+
+  it('refuses with internal_error when the post-authentication hook throws', async () => {
+    const { fx } = await guarded({
+      mode: 'message',
+      hooks: {
+        onAuthenticated() {
+          throw new Error('boom');
+        },
+      },
+    });
+    const c = fx.client('/');
+    await waitForEvent(c, 'auth_required');
+    c.emit('authentication', { user: 'u', password: 'secret' });
+    const refusal = await waitForEvent<{ code: string; message: string }>(c, 'unauthorized');
+    assert.deepEqual(refusal, { message: 'Internal error', code: 'internal_error', retryable: true });
+  });
+});
+
+describe('Socket.IO namespaces', () => {
+  it('guards every namespace of a server, present and future; a namespace guard overrides', async () => {
+    fx = await startIo();
+    fx.io.of('/early');
+    createSocketIoGuard(fx.io, { strategies: [passwords], logger });
+    const late = fx.io.of('/late');
+    const admin = fx.io.of('/admin');
+    createSocketIoGuard(admin, {
+      strategies: [createCustomStrategy((c) => (c.admin === 'yes' ? 'root' : false))],
+      logger,
+    });
+    for (const nsp of ['/', '/early', '/late']) {
+      const err = await refused(fx.client(nsp));
+      assert.equal(err.data?.code, 'credentials_required', nsp);
+      await connected(fx.client(nsp, { auth: { user: 'u', password: 'secret' } }));
+    }
+    assert.ok(late);
+    const wrong = await refused(fx.client('/admin', { auth: { user: 'u', password: 'secret' } }));
+    assert.equal(wrong.data?.code, 'invalid_credentials');
+    await connected(fx.client('/admin', { auth: { admin: 'yes' } }));
+  });
+
+  it('guards dynamic namespaces with their own options', async () => {
+    fx = await startIo();
+    const parent = fx.io.of(/^\/room-\d+$/);
+    createSocketIoGuard(parent, { strategies: [passwords], mode: 'message', logger });
+    const names: string[] = [];
+    parent.on('connection', (s) => {
+      s.on('hello', () => names.push(s.nsp.name));
+    });
+    const c = fx.client('/room-7');
+    await waitForEvent(c, 'auth_required');
+    c.emit('hello');
+    c.emit('authentication', { user: 'u', password: 'secret' });
+    await waitForEvent(c, 'authenticated');
+    c.emit('hello');
+    await waitUntil(() => names.length === 1);
+    assert.deepEqual(names, ['/room-7']);
+    // Another child, created after the guard, is guarded too.
+    const bad = fx.client('/room-8');
+    await waitForEvent(bad, 'auth_required');
+    bad.emit('authentication', { user: 'u', password: 'no' });
+    assert.equal((await waitForEvent<{ code: string }>(bad, 'unauthorized')).code, 'invalid_credentials');
+  });
+});
