@@ -19,13 +19,12 @@ import { AuthError, isAuthError } from '../errors.js';
 export type CustomResult = Principal | string | false | null | undefined;
 
 /** A custom authenticate function. */
-// biome-ignore lint/suspicious/noConfusingVoidType: callback-style functions return nothing
 export type AuthenticateFunction = (
   credentials: Credentials,
   context: AuthContext,
   /** Node-style callback; used only when the function declares a third parameter. */
   callback: (err: unknown, result?: CustomResult) => void,
-) => CustomResult | Promise<CustomResult> | void;
+) => CustomResult | Promise<CustomResult>;
 
 export interface CustomStrategyOptions {
   /** The function that checks credentials. */
