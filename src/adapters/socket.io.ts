@@ -9,7 +9,7 @@
  *   middleware keeps its events from the app until `authentication` succeeds.
  */
 import type { Namespace, Server, Socket } from 'socket.io';
-import type { AttemptContext, Connection, ConnectionDriver } from '../core/connection.js';
+import type { AttemptContext, AuthenticatedPayload, Connection, ConnectionDriver } from '../core/connection.js';
 import type { Guard, RevokeTarget } from '../core/guard.js';
 import { createGuard } from '../core/guard.js';
 import type { GuardOptions } from '../core/options.js';
@@ -63,6 +63,11 @@ export interface SocketIoGuardOptions extends GuardOptions {
    * the old module's messages). @default `error.toJSON()`
    */
   formatRefusal?: (error: AuthError) => Record<string, unknown>;
+  /**
+   * @internal Builds the `authenticated` payload (the compat entry sends the old
+   * module's `true`). @default the payload itself
+   */
+  formatVerdict?: (payload: AuthenticatedPayload, socket: Socket) => unknown;
 }
 
 /** A guard attached to a Socket.IO server or namespace. */
@@ -129,6 +134,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   const announce = options.announce ?? true;
   const guard = createGuard(options);
   const format = options.formatRefusal ?? ((error: AuthError) => error.toJSON());
+  const formatVerdict = options.formatVerdict;
   const { logger } = guard.options;
   const owner = {};
   const detachers: (() => void)[] = [];
@@ -138,7 +144,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       socket.nsp.sockets.set(socket.id, socket);
     },
     authenticated(payload) {
-      socket.emit(events.authenticated, payload);
+      socket.emit(events.authenticated, formatVerdict === undefined ? payload : formatVerdict(payload, socket));
     },
     expiring(expiresAt) {
       socket.emit(events.expiring, { expiresAt });

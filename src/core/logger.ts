@@ -61,10 +61,10 @@ function collectSecrets(value: unknown, out: string[], depth: number): void {
   }
 }
 
-function scrubText(text: string, secrets: readonly string[]): string {
+function removeSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[redacted]');
-  return redact(out);
+  return out;
 }
 
 /**
@@ -78,7 +78,7 @@ export function scrubError(error: AuthError, credentials: unknown): AuthError {
   const cause = error.cause;
   let scrubbedCause: unknown = cause;
   if (cause instanceof Error) {
-    const copy = new Error(scrubText(cause.message, secrets));
+    const copy = new Error(redact(removeSecrets(cause.message, secrets)));
     copy.name = cause.name;
     const code = (cause as { code?: unknown }).code;
     if (typeof code === 'string') (copy as Error & { code: string }).code = code;
@@ -89,7 +89,7 @@ export function scrubError(error: AuthError, credentials: unknown): AuthError {
   }
   const options: { cause?: unknown; detail?: string; retryAfter?: number } = {};
   if (scrubbedCause !== undefined) options.cause = scrubbedCause;
-  if (error.detail !== undefined) options.detail = scrubText(error.detail, secrets);
+  if (error.detail !== undefined) options.detail = removeSecrets(error.detail, secrets);
   if (error.retryAfter !== undefined) options.retryAfter = error.retryAfter;
   return new AuthError(error.code, options);
 }
