@@ -78,8 +78,11 @@ export interface SocketIoGuard {
   principalOf(socket: Socket): Principal | undefined;
   /** True once the socket authenticated (and until it expires, is revoked or closes). */
   isAuthenticated(socket: Socket): boolean;
-  /** Closes every matching socket of this guard with `revoked`. Resolves how many closed. */
-  revoke(target: RevokeTarget): Promise<number>;
+  /**
+   * Revokes on every node sharing the store: matching sockets close with `revoked`,
+   * and the same credentials are refused afterwards. Resolves how many local sockets closed.
+   */
+  revoke(target: RevokeTarget, options?: { ttlMs?: number }): Promise<number>;
   /** Removes the middleware and listeners (sockets already connected stay as they are). */
   detach(): void;
   /** Detaches and releases timers (and the store, if the guard created it). */
@@ -93,6 +96,14 @@ type Tagged = Socket & { [CONNECTION]?: Connection };
 /** The connection of a socket guarded by any portcullis guard. */
 export function connectionOf(socket: Socket): Connection | undefined {
   return (socket as Tagged)[CONNECTION];
+}
+
+interface RestoredSession {
+  data?: { principal?: unknown };
+}
+
+function isPrincipal(value: unknown): value is Principal {
+  return typeof value === 'object' && value !== null && typeof (value as Principal).id === 'string' && (value as Principal).id !== '';
 }
 
 interface EventPacket {
@@ -212,9 +223,10 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   );
 
   const onConnect = (socket: Socket): void => {
-    const conn = connectionOf(socket);
+    let conn = connectionOf(socket);
+    if (conn === undefined && socket.recovered) conn = adoptRecovered(socket);
     if (conn === undefined || conn.state === 'closed') {
-      if (conn === undefined) logger.warn({ socketId: socket.id }, 'portcullis: socket connected without passing the guard middleware');
+      if (conn === undefined) logger.warn({ socketId: socket.id }, 'portcullis: socket connected without passing the guard');
       socket.disconnect(true);
       return;
     }
@@ -231,6 +243,56 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     // Intercept before Socket.IO's own dispatch: `onAny` listeners run before
     // socket middlewares, so `socket.use` alone would leak pending events and credentials.
     (socket as unknown as { onevent: (packet: EventPacket) => void }).onevent = guardedOnevent;
+  };
+
+  /**
+   * A socket restored by connection state recovery with `skipMiddlewares`: its
+   * principal was re-checked (expiry, revocation) before the session was restored.
+   */
+  function adoptRecovered(socket: Socket): Connection | undefined {
+    const principal = socket.data?.principal as Principal | undefined;
+    if (!isPrincipal(principal)) return undefined;
+    const state: { next: ((err?: Error) => void) | undefined } = { next: undefined };
+    try {
+      const conn = guard.open(
+        { id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip: socket.handshake.address, socket },
+        driverFor(socket, state),
+      );
+      (socket as Tagged)[CONNECTION] = conn;
+      conn.accept(principal, 'handshake', 'recovery', guard.clock.now());
+      return conn;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Connection state recovery restores rooms, data and missed packets before any
+   * middleware runs (and skips middlewares altogether with `skipMiddlewares`), so
+   * the check happens here: a session whose principal expired or was revoked is not
+   * restored, and the client goes through a fresh, verified handshake instead.
+   */
+  const guardRecovery = (nsp: Namespace): (() => void) => {
+    const adapter = nsp.adapter as unknown as { restoreSession?: (pid: string, offset: string) => Promise<RestoredSession | null> };
+    const original = adapter.restoreSession;
+    if (typeof original !== 'function') return () => {};
+    const wrapped = async (pid: string, offset: string): Promise<RestoredSession | null> => {
+      const session = await original.call(adapter, pid, offset);
+      if (session === null || session === undefined) return null;
+      const principal = session.data?.principal as Principal | undefined;
+      if (!isPrincipal(principal)) return null;
+      if (principal.expiresAt !== undefined && principal.expiresAt <= guard.clock.now()) return null;
+      try {
+        if (await guard.isRevoked(principal)) return null;
+      } catch {
+        return null; // store down: no recovery, a full handshake decides
+      }
+      return session;
+    };
+    adapter.restoreSession = wrapped;
+    return () => {
+      if (adapter.restoreSession === wrapped) adapter.restoreSession = original;
+    };
   };
 
   /** Shared by every socket of this guard (no per-socket closure). */
@@ -262,7 +324,18 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     const fns = (nsp as unknown as { _fns?: unknown[] })._fns;
     if (Array.isArray(fns) && fns[fns.length - 1] === middleware) fns.unshift(fns.pop());
     nsp.prependListener('connect', onConnect);
+    const unguardRecovery = guardRecovery(nsp);
+    // Children of a dynamic parent namespace get their own adapters: guard them as they appear.
+    const children = (nsp as unknown as { children?: Set<Namespace> }).children;
+    const childUnguards: (() => void)[] = [];
+    const onChild = (child: Namespace): void => {
+      if (children?.has(child)) childUnguards.push(guardRecovery(child));
+    };
+    if (children !== undefined) nsp.server.sockets.on('new_namespace' as never, onChild as never);
     const detach = (): void => {
+      unguardRecovery();
+      for (const u of childUnguards.splice(0)) u();
+      if (children !== undefined) nsp.server.sockets.off('new_namespace' as never, onChild as never);
       const list = (nsp as unknown as { _fns?: unknown[] })._fns;
       if (Array.isArray(list)) {
         const i = list.indexOf(middleware);
@@ -298,8 +371,8 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     isAuthenticated(socket) {
       return connectionOf(socket)?.authenticated === true;
     },
-    async revoke(target) {
-      return guard.revokeLocal(target);
+    revoke(target, revokeOptions) {
+      return guard.revoke(target, revokeOptions);
     },
     detach,
     async close() {

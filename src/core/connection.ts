@@ -147,8 +147,15 @@ export class Connection implements ConnectionInfo {
       return;
     }
     this.inFlight = false;
-    // The socket may have closed (or been revoked) while we verified or ran the hook.
-    if (!this.accept(principal, phase, strategy, started)) return;
+    // A revocation may have arrived while we verified or ran the hook.
+    if (this.#guard.recentlyRevoked(principal)) {
+      const error = new AuthError('revoked', { detail: 'revoked during verification' });
+      this.#guard.reportRejected(this, error, phase, this.#guard.clock.now() - started);
+      this.#fail(error, true);
+      return;
+    }
+    // The socket may have closed while we verified or ran the hook.
+    this.accept(principal, phase, strategy, started);
   }
 
   /**

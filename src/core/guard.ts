@@ -18,16 +18,13 @@ import { ipKey } from './ip.js';
 import { describeError, scrubError } from './logger.js';
 import type { GuardOptions, ResolvedGuardOptions } from './options.js';
 import { resolveGuardOptions } from './options.js';
+import type { Revocations, RevokeTarget } from './revocation.js';
+import { checkTarget, createRevocations } from './revocation.js';
 import { sanitizeCredentials } from './sanitize.js';
 import type { ConnectionState } from './state-machine.js';
 import type { AuthContext, AuthPhase, Principal, Store, Transport } from './types.js';
 
-/** What to revoke. Every given field must match (usually give one). */
-export interface RevokeTarget {
-  userId?: string;
-  sessionId?: string;
-  tokenId?: string;
-}
+export type { RevokeTarget } from './revocation.js';
 
 /** Live counts. */
 export interface GuardStats {
@@ -56,8 +53,18 @@ export interface Guard {
   open(init: ConnectionInit, driver: ConnectionDriver): Connection;
   /** Checks the pending budget for `ip` without opening anything. Throws `rate_limited`. */
   checkPendingBudget(ip: string): void;
-  /** Closes every local connection matching `target` with `revoked`. Resolves how many closed. */
+  /** Closes every local connection matching `target` with `revoked`. Returns how many closed. */
   revokeLocal(target: RevokeTarget): number;
+  /**
+   * Revokes on every node: records the revocation in the store (refusing the same
+   * credentials for `ttlMs`), publishes it, and closes local matches at once.
+   * Resolves how many local sockets closed.
+   */
+  revoke(target: RevokeTarget, options?: { ttlMs?: number }): Promise<number>;
+  /** True when a revocation covers `principal` (store lookup). */
+  isRevoked(principal: Principal): Promise<boolean>;
+  /** Resolves once the guard listens for cluster revocations. */
+  readonly ready: Promise<void>;
   /** Reports a refusal that happened before any connection existed (upgrade, handshake). */
   rejected(
     error: AuthError,
@@ -83,6 +90,8 @@ export interface GuardInternals {
   onClosed(conn: Connection, reason: CloseReason): void;
   reportRejected(conn: Connection, error: AuthError, phase: AuthPhase, latencyMs: number): void;
   audit(event: AuditEvent): void;
+  /** True when a revocation seen in the last minute covers `principal`. */
+  recentlyRevoked(principal: Principal): boolean;
 }
 
 function addToIndex(index: Map<string, Set<Connection>>, key: string | undefined, conn: Connection): void {
@@ -119,6 +128,8 @@ export function createGuard(options: GuardOptions): Guard {
   const byUser = new Map<string, Set<Connection>>();
   const bySession = new Map<string, Set<Connection>>();
   const byToken = new Map<string, Set<Connection>>();
+  const revocations: Revocations | undefined =
+    opts.revocation === false ? undefined : createRevocations(store, clock, logger, opts.revocation, (target) => revokeLocal(target));
 
   const safeHook = (name: string, fn: () => void): void => {
     try {
@@ -225,6 +236,7 @@ export function createGuard(options: GuardOptions): Guard {
       reject(error, { phase, transport: conn.transport, namespace: conn.namespace, ip: conn.ip, connectionId: conn.id, latencyMs });
     },
     audit,
+    recentlyRevoked: (principal) => revocations?.recentlyRevoked(principal) === true,
   };
 
   function snapshot(conn: Connection): ConnectionInfo {
@@ -279,9 +291,32 @@ export function createGuard(options: GuardOptions): Guard {
       if (principal.expiresAt !== undefined && principal.expiresAt <= clock.now()) {
         throw new AuthError('token_expired', { detail: `strategy ${strategy.name}: expiresAt in the past` });
       }
+      if (revocations !== undefined && (revocations.recentlyRevoked(principal) || (await revocations.isRevoked(principal)))) {
+        throw new AuthError('revoked', { detail: `strategy ${strategy.name}: principal revoked` });
+      }
       return { principal, strategy: strategy.name };
     }
     throw new AuthError('credentials_required', { detail: 'no strategy accepted the credentials' });
+  }
+
+  function revokeLocal(target: RevokeTarget): number {
+    const candidates =
+      target.userId !== undefined
+        ? byUser.get(target.userId)
+        : target.sessionId !== undefined
+          ? bySession.get(target.sessionId)
+          : target.tokenId !== undefined
+            ? byToken.get(target.tokenId)
+            : undefined;
+    if (candidates === undefined) return 0;
+    const matches = [...candidates].filter(
+      (c) =>
+        (target.userId === undefined || c.principal?.id === target.userId) &&
+        (target.sessionId === undefined || c.principal?.sessionId === target.sessionId) &&
+        (target.tokenId === undefined || c.principal?.tokenId === target.tokenId),
+    );
+    for (const c of matches) c.terminate(new AuthError('revoked', { detail: 'revoked while connected' }));
+    return matches.length;
   }
 
   function checkPendingBudget(ip: string): void {
@@ -313,25 +348,18 @@ export function createGuard(options: GuardOptions): Guard {
       return conn;
     },
     checkPendingBudget,
-    revokeLocal(target) {
-      const candidates =
-        target.userId !== undefined
-          ? byUser.get(target.userId)
-          : target.sessionId !== undefined
-            ? bySession.get(target.sessionId)
-            : target.tokenId !== undefined
-              ? byToken.get(target.tokenId)
-              : undefined;
-      if (candidates === undefined) return 0;
-      const matches = [...candidates].filter(
-        (c) =>
-          (target.userId === undefined || c.principal?.id === target.userId) &&
-          (target.sessionId === undefined || c.principal?.sessionId === target.sessionId) &&
-          (target.tokenId === undefined || c.principal?.tokenId === target.tokenId),
-      );
-      for (const c of matches) c.terminate(new AuthError('revoked'));
-      return matches.length;
+    revokeLocal,
+    async revoke(target, options = {}) {
+      checkTarget(target);
+      const closed = revokeLocal(target);
+      await revocations?.revoke(target, options.ttlMs);
+      return closed;
     },
+    async isRevoked(principal) {
+      if (revocations === undefined) return false;
+      return revocations.recentlyRevoked(principal) || revocations.isRevoked(principal);
+    },
+    ready: revocations === undefined ? Promise.resolve() : revocations.ready,
     rejected: reject,
     connections() {
       return live.values();
@@ -341,6 +369,7 @@ export function createGuard(options: GuardOptions): Guard {
     },
     async close() {
       deadlines.clear();
+      await revocations?.close();
       if (ownsStore) await store.close();
     },
   };

@@ -6,6 +6,7 @@ import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { Hooks } from './hooks.js';
 import { silentLogger } from './logger.js';
+import type { RevocationOptions } from './revocation.js';
 import type { PayloadLimits } from './sanitize.js';
 import { DEFAULT_PAYLOAD_LIMITS } from './sanitize.js';
 import type { Logger, Store, Strategy } from './types.js';
@@ -57,6 +58,12 @@ export interface GuardOptions {
    * @default false
    */
   closeOnFailedRefresh?: boolean;
+  /**
+   * Revocation list and cluster-wide revocation channel; `false` turns off the
+   * per-authentication revocation lookup (and `revoke()` then only closes local sockets).
+   * @default { ttlMs: 86400000, channel: 'revocations' }
+   */
+  revocation?: RevocationOptions | false;
 }
 
 /** Options after defaults were applied. */
@@ -73,6 +80,7 @@ export interface ResolvedGuardOptions {
   readonly expiringLeadMs: number;
   readonly allowPrincipalChange: boolean;
   readonly closeOnFailedRefresh: boolean;
+  readonly revocation: RevocationOptions | false;
 }
 
 function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
@@ -128,5 +136,6 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
     expiringLeadMs,
     allowPrincipalChange: bool('allowPrincipalChange', options.allowPrincipalChange, false),
     closeOnFailedRefresh: bool('closeOnFailedRefresh', options.closeOnFailedRefresh, false),
+    revocation: options.revocation === false ? false : { ...options.revocation },
   });
 }

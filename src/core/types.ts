@@ -15,6 +15,11 @@ export interface Principal {
   readonly tokenId?: string;
   /** When the credential stops being valid, in epoch milliseconds. */
   readonly expiresAt?: number;
+  /**
+   * When the credential was issued, in epoch milliseconds (JWT `iat`, ticket issue
+   * time). A `userId` revocation refuses credentials issued at or before it.
+   */
+  readonly issuedAt?: number;
   /** Verified claims or attributes, for policy and the app. Never sent to the client. */
   readonly claims?: Readonly<Record<string, unknown>>;
   /** Public data sent to the client with `authenticated` (must be JSON-serialisable). */
