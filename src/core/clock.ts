@@ -15,11 +15,18 @@ export interface Clock {
   clearTimer(handle: TimerHandle): void;
 }
 
-/** The wall clock: `Date.now()` and unref'd `setTimeout`. */
+/** Longest delay `setTimeout` accepts (2³¹−1 ms, about 24.8 days); longer ones would fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The wall clock: `Date.now()` and unref'd `setTimeout`. Delays are capped at
+ * {@link MAX_TIMER_MS}: a timer for a later deadline fires early and the
+ * deadline queue re-arms it.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(fn, ms) {
-    const t = setTimeout(fn, ms);
+    const t = setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS));
     t.unref();
     return t;
   },
