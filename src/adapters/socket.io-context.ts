@@ -5,9 +5,10 @@
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'socket.io';
 import type { AttemptContext } from '../core/connection.js';
+import type { ClientAddress } from '../core/request.js';
 
 /** The attempt context of `socket` (headers, origin, TLS state, peer certificate). */
-export function handshakeContext(socket: Socket): AttemptContext {
+export function handshakeContext(socket: Socket, address: ClientAddress): AttemptContext {
   const { handshake } = socket;
   const raw = socket.conn.request.socket as Partial<TLSSocket>;
   const tls = typeof raw.getPeerCertificate === 'function';
@@ -15,7 +16,7 @@ export function handshakeContext(socket: Socket): AttemptContext {
   const origin = handshake.headers.origin;
   return {
     origin: typeof origin === 'string' ? origin : undefined,
-    secure: handshake.secure,
+    secure: address.secure,
     headers: handshake.headers,
     url: handshake.url,
     peerCertificate: cert !== undefined && Object.keys(cert).length > 0 ? cert : undefined,

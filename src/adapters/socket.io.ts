@@ -8,15 +8,21 @@
  *   reach it: every adapter resolves recipients through that map), and a socket
  *   middleware keeps its events from the app until `authentication` succeeds.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { AttemptContext, AuthenticatedPayload, Connection, ConnectionDriver } from '../core/connection.js';
 import type { Guard, RevokeTarget } from '../core/guard.js';
 import { createGuard } from '../core/guard.js';
 import type { GuardOptions } from '../core/options.js';
+import type { OriginCheckOptions } from '../core/origin.js';
+import { createOriginCheck } from '../core/origin.js';
+import type { ClientAddress } from '../core/request.js';
+import { createRequestResolver } from '../core/request.js';
 import type { Principal } from '../core/types.js';
 import type { AuthError } from '../errors.js';
-import { AuthError as AuthErrorClass } from '../errors.js';
+import { AuthError as AuthErrorClass, toAuthError } from '../errors.js';
 import { handshakeContext } from './socket.io-context.js';
+import { headerValue, installPreflight } from './socket.io-preflight.js';
 
 /** Event names of the post-connect protocol (PROTOCOL.md §3). */
 export interface SocketIoEventNames {
@@ -46,7 +52,21 @@ export const DEFAULT_EVENT_NAMES: Readonly<SocketIoEventNames> = Object.freeze({
 /** Where credentials come from. */
 export type SocketIoMode = 'handshake' | 'message' | 'auto';
 
-export interface SocketIoGuardOptions extends GuardOptions {
+export interface SocketIoGuardOptions extends GuardOptions, Pick<OriginCheckOptions, 'allowNull' | 'requireOrigin'> {
+  /**
+   * Origins allowed to connect: exact origins, `'*'` (explicit opt-out, logged as a
+   * warning), or a predicate. Checked before the Engine.IO handshake (HTTP 403) when
+   * the guard is attached to a `Server`, and in the namespace middleware.
+   * @default same-origin only (Origin host = Host header, scheme matches TLS); no Origin header passes
+   */
+  origins?: OriginCheckOptions['origins'];
+  /**
+   * Exact IPs of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+   * @default [] (headers ignored)
+   */
+  trustedProxies?: readonly string[];
+  /** Refuse plain (non-TLS) connections with `tls_required`. @default false */
+  requireTls?: boolean;
   /**
    * `handshake`: credentials in the CONNECT packet `auth`, refusal as `connect_error`.
    * `message`: connect pending, then the `authentication` event (socketio-auth protocol).
@@ -149,6 +169,22 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   const { logger } = guard.options;
   const owner = {};
   const detachers: (() => void)[] = [];
+  const checkOrigin = createOriginCheck({
+    ...(options.origins === undefined ? {} : { origins: options.origins }),
+    ...(options.allowNull === undefined ? {} : { allowNull: options.allowNull }),
+    ...(options.requireOrigin === undefined ? {} : { requireOrigin: options.requireOrigin }),
+  });
+  if (options.origins === '*')
+    logger.warn({}, "portcullis: origins: '*' turns the Origin check off (Cross-Site WebSocket Hijacking is possible with cookies)");
+  const resolveAddress = createRequestResolver({ trustedProxies: options.trustedProxies ?? [] });
+  const requireTls = options.requireTls ?? false;
+  /** Origin and TLS: synchronous, cheap. Throws `AuthError`. */
+  const checkTransport = (req: IncomingMessage, address: ClientAddress): void => {
+    if (requireTls && !address.secure) throw new AuthErrorClass('tls_required');
+    checkOrigin(headerValue(req.headers.origin), req.headers.host, address.secure);
+  };
+  /** True once the engine's own handlers check every new connection (guard attached to a Server). */
+  let engineChecked = false;
 
   const driverFor = (socket: Socket, state: { next: ((err?: Error) => void) | undefined }): ConnectionDriver => ({
     admit() {
@@ -188,13 +224,15 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   const middleware = Object.assign(
     (socket: Socket, next: (err?: Error) => void): void => {
       const handshake = socket.handshake;
-      const ip = handshake.address;
+      const address = resolveAddress(socket.request);
+      const ip = address.ip;
       const state: { next: ((err?: Error) => void) | undefined } = { next };
       let conn: Connection;
       try {
+        checkTransport(socket.request, address);
         conn = guard.open({ id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip, socket }, driverFor(socket, state));
       } catch (err) {
-        const error = err as AuthError;
+        const error = toAuthError(err);
         guard.rejected(error, { phase: 'handshake', transport: 'socket.io', namespace: socket.nsp.name, ip, connectionId: socket.id });
         driverFor(socket, state).close(error);
         return;
@@ -210,14 +248,24 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
         next();
         return;
       }
-      void conn.submit(auth, handshakeContext(socket), true).then(() => {
-        if (state.next === undefined) return;
-        state.next = undefined;
-        if (conn.authenticated) {
-          socket.data.principal = conn.principal;
-          next();
-        }
-      });
+      const admitted = engineChecked
+        ? Promise.resolve()
+        : guard.admit(ip).catch((err: unknown) => {
+            const error = toAuthError(err);
+            guard.rejected(error, { phase: 'handshake', transport: 'socket.io', namespace: socket.nsp.name, ip, connectionId: socket.id });
+            conn.terminate(error);
+            throw error;
+          });
+      void admitted
+        .then(() => conn.submit(auth, handshakeContext(socket, address), true))
+        .then(() => {
+          if (state.next === undefined) return;
+          state.next = undefined;
+          if (conn.authenticated) {
+            socket.data.principal = conn.principal;
+            next();
+          }
+        });
     },
     { [MIDDLEWARE]: true },
   );
@@ -301,7 +349,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     if (conn === undefined) return;
     const args = packet.data;
     if (Array.isArray(args) && args[0] === events.authentication) {
-      void conn.submit(args[1], handshakeContext(this)).then(() => {
+      void conn.submit(args[1], handshakeContext(this, resolveAddress(this.request))).then(() => {
         if (conn.authenticated) this.data.principal = conn.principal;
       });
       return;
@@ -349,6 +397,26 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   };
 
   if (isServer(target)) {
+    const server = target;
+    if ((server as unknown as { engine?: unknown }).engine !== undefined) {
+      engineChecked = true;
+      detachers.push(
+        installPreflight(
+          server,
+          (req) => {
+            const address = resolveAddress(req);
+            checkTransport(req, address);
+            return guard.admit(address.ip);
+          },
+          (req, error) => guard.rejected(error, { phase: 'upgrade', transport: 'socket.io', namespace: '/', ip: resolveAddress(req).ip }),
+        ),
+      );
+    } else {
+      logger.warn(
+        {},
+        'portcullis: the Socket.IO server is not attached to an HTTP server yet; checks run in the namespace middleware only',
+      );
+    }
     const nsps = (target as unknown as { _nsps: Map<string, Namespace> })._nsps;
     for (const nsp of nsps.values()) attach(nsp, false);
     const onNew = (nsp: Namespace): void => attach(nsp, false);

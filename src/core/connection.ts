@@ -166,7 +166,7 @@ export class Connection implements ConnectionInfo {
     const refreshed = this.state === ConnectionState.Authenticated;
     if (!this.transition(refreshed ? 'refresh' : 'authenticate')) return false;
     this.principal = principal;
-    if (!refreshed) this.attempts = 0;
+    this.attempts = 0;
     this.#guard.activate(this);
     const now = this.#guard.clock.now();
     if (!refreshed) this.#driver.admit?.();

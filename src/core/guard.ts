@@ -15,6 +15,8 @@ import type { DeadlineQueue } from './deadlines.js';
 import { createDeadlineQueue } from './deadlines.js';
 import type { AuditEvent, CloseReason, ConnectionInfo } from './hooks.js';
 import { ipKey } from './ip.js';
+import type { RateLimiter } from './limits.js';
+import { countsAsFailure, createRateLimiter } from './limits.js';
 import { describeError, scrubError } from './logger.js';
 import type { GuardOptions, ResolvedGuardOptions } from './options.js';
 import { resolveGuardOptions } from './options.js';
@@ -53,6 +55,12 @@ export interface Guard {
   open(init: ConnectionInit, driver: ConnectionDriver): Connection;
   /** Checks the pending budget for `ip` without opening anything. Throws `rate_limited`. */
   checkPendingBudget(ip: string): void;
+  /**
+   * Counts a new connection attempt from `ip` against the handshake rate and checks
+   * the pending budget; call it before the upgrade. Throws `rate_limited` (or
+   * `unavailable` when the store is down).
+   */
+  admit(ip: string): Promise<void>;
   /** Closes every local connection matching `target` with `revoked`. Returns how many closed. */
   revokeLocal(target: RevokeTarget): number;
   /**
@@ -128,6 +136,7 @@ export function createGuard(options: GuardOptions): Guard {
   const byUser = new Map<string, Set<Connection>>();
   const bySession = new Map<string, Set<Connection>>();
   const byToken = new Map<string, Set<Connection>>();
+  const limiter: RateLimiter = createRateLimiter(store, opts.rateLimits);
   const revocations: Revocations | undefined =
     opts.revocation === false ? undefined : createRevocations(store, clock, logger, opts.revocation, (target) => revokeLocal(target));
 
@@ -276,13 +285,20 @@ export function createGuard(options: GuardOptions): Guard {
 
   async function verify(raw: unknown, context: AuthContext): Promise<Verified> {
     const credentials = sanitizeCredentials(raw, opts.payload);
+    if (limiter.enabled) await limiter.checkFailures(context.ip, credentials);
     for (const strategy of opts.strategies) {
       let principal: Principal | null;
       try {
         principal = await strategy.authenticate(credentials, context);
       } catch (err) {
         // What a strategy threw may quote the credentials: scrub before anyone logs it.
-        throw scrubError(toAuthError(err), credentials);
+        const error = scrubError(toAuthError(err), credentials);
+        if (limiter.enabled && countsAsFailure(error.code)) {
+          await limiter
+            .recordFailure(context.ip, credentials)
+            .catch((e: unknown) => logger.warn(describeError(e), 'portcullis: could not count a failure'));
+        }
+        throw error;
       }
       if (principal === null || principal === undefined) continue;
       if (typeof principal !== 'object' || typeof principal.id !== 'string' || principal.id === '') {
@@ -348,6 +364,10 @@ export function createGuard(options: GuardOptions): Guard {
       return conn;
     },
     checkPendingBudget,
+    async admit(ip) {
+      checkPendingBudget(ip);
+      if (limiter.enabled) await limiter.handshake(ip);
+    },
     revokeLocal,
     async revoke(target, options = {}) {
       checkTarget(target);

@@ -5,6 +5,7 @@
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { Hooks } from './hooks.js';
+import type { RateLimitOptions } from './limits.js';
 import { silentLogger } from './logger.js';
 import type { RevocationOptions } from './revocation.js';
 import type { PayloadLimits } from './sanitize.js';
@@ -23,8 +24,8 @@ export interface GuardOptions {
   clock?: Clock;
   /** A pino-compatible logger; never receives credentials. @default silent */
   logger?: Logger;
-  /** Lifecycle hooks. */
-  hooks?: Hooks;
+  /** Lifecycle hooks; a list is called in order (e.g. the app's and the metrics'). */
+  hooks?: Hooks | readonly Hooks[];
   /**
    * How long a socket may stay pending (connected, not authenticated), in
    * milliseconds; `false` disables the deadline (not recommended).
@@ -34,8 +35,8 @@ export interface GuardOptions {
   /** Auth payload limits. @default {@link DEFAULT_PAYLOAD_LIMITS} */
   payload?: Partial<PayloadLimits>;
   /**
-   * Authentication messages one connection may send before it is refused with
-   * `rate_limited` (refreshes count too, per credential lifetime).
+   * Consecutive unsuccessful authentication messages (first message or refresh)
+   * one connection may send; the next one is refused with `rate_limited`.
    * @default 5
    */
   maxAttemptsPerConnection?: number;
@@ -64,6 +65,12 @@ export interface GuardOptions {
    * @default { ttlMs: 86400000, channel: 'revocations' }
    */
   revocation?: RevocationOptions | false;
+  /**
+   * Handshakes per IP and failed authentications per IP and per claimed principal,
+   * counted in the store (shared by a cluster); `false` disables them.
+   * @default see {@link RateLimitOptions}
+   */
+  rateLimits?: RateLimitOptions | false;
 }
 
 /** Options after defaults were applied. */
@@ -81,6 +88,7 @@ export interface ResolvedGuardOptions {
   readonly allowPrincipalChange: boolean;
   readonly closeOnFailedRefresh: boolean;
   readonly revocation: RevocationOptions | false;
+  readonly rateLimits: RateLimitOptions | false | undefined;
 }
 
 function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
@@ -95,6 +103,50 @@ function bool(name: string, value: boolean | undefined, fallback: boolean): bool
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw new TypeError(`portcullis: ${name} must be a boolean`);
   return value;
+}
+
+const HOOK_NAMES = ['onAuthenticated', 'onRejected', 'onClose', 'onAudit'] as const;
+
+/** One `Hooks` object calling every given one in order (async `onAuthenticated` awaited in turn). */
+export function combineHooks(hooks: Hooks | readonly Hooks[] | undefined): Hooks {
+  if (hooks === undefined) return {};
+  if (!Array.isArray(hooks)) return hooks as Hooks;
+  const list = hooks as readonly Hooks[];
+  for (const h of list) {
+    if (typeof h !== 'object' || h === null) throw new TypeError('portcullis: every hooks entry must be an object');
+    for (const name of HOOK_NAMES) {
+      if (h[name] !== undefined && typeof h[name] !== 'function') throw new TypeError(`portcullis: hooks.${name} must be a function`);
+    }
+  }
+  if (list.length === 1) return list[0] as Hooks;
+  const pick = <K extends (typeof HOOK_NAMES)[number]>(name: K): NonNullable<Hooks[K]>[] =>
+    list.map((h) => h[name]).filter((fn): fn is NonNullable<Hooks[K]> => fn !== undefined);
+  const combined: Hooks = {};
+  const onAuthenticated = pick('onAuthenticated');
+  if (onAuthenticated.length > 0) {
+    combined.onAuthenticated = async (connection, principal, refreshed) => {
+      for (const fn of onAuthenticated) await fn(connection, principal, refreshed);
+    };
+  }
+  const onRejected = pick('onRejected');
+  if (onRejected.length > 0) {
+    combined.onRejected = (error, event) => {
+      for (const fn of onRejected) fn(error, event);
+    };
+  }
+  const onClose = pick('onClose');
+  if (onClose.length > 0) {
+    combined.onClose = (connection, reason) => {
+      for (const fn of onClose) fn(connection, reason);
+    };
+  }
+  const onAudit = pick('onAudit');
+  if (onAudit.length > 0) {
+    combined.onAudit = (event) => {
+      for (const fn of onAudit) fn(event);
+    };
+  }
+  return combined;
 }
 
 /** Applies defaults and checks consistency (the store is resolved by the guard). */
@@ -127,7 +179,7 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
     strategies: Object.freeze([...strategies]),
     clock: options.clock ?? systemClock,
     logger,
-    hooks: options.hooks ?? {},
+    hooks: combineHooks(options.hooks),
     timeoutMs,
     payload: Object.freeze(payload),
     maxAttemptsPerConnection: positiveInt('maxAttemptsPerConnection', options.maxAttemptsPerConnection, 5),
@@ -137,5 +189,6 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
     allowPrincipalChange: bool('allowPrincipalChange', options.allowPrincipalChange, false),
     closeOnFailedRefresh: bool('closeOnFailedRefresh', options.closeOnFailedRefresh, false),
     revocation: options.revocation === false ? false : { ...options.revocation },
+    rateLimits: options.rateLimits,
   });
 }

@@ -1,0 +1,133 @@
+/**
+ * The HTTP side of the `ws` adapter, before any `101`: checking that a request is
+ * a well-formed WebSocket upgrade, reading the credentials that travel with it,
+ * and refusing with a real HTTP/1.1 response written to the raw socket.
+ */
+
+import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { AuthError } from '../../errors.js';
+import { BEARER_PROTOCOL_PREFIX } from './options.js';
+
+const KEY_RE = /^[+/0-9A-Za-z]{22}==$/;
+// An RFC 7230 token, as `ws` requires of every offered subprotocol.
+const PROTOCOL_RE = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
+
+/** The path of a request URL (the part before `?`). */
+export function pathnameOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/**
+ * Throws `invalid_request` unless `req` is a WebSocket upgrade `ws` would accept
+ * (GET, `Upgrade: websocket`, a valid `Sec-WebSocket-Key`, version 13). Checked
+ * before credentials, so a malformed request never consumes a one-time ticket.
+ */
+export function assertUpgradeRequest(req: IncomingMessage): void {
+  if (req.method !== 'GET') throw new AuthError('invalid_request', { detail: 'upgrade: method is not GET' });
+  const upgrade = req.headers.upgrade;
+  if (typeof upgrade !== 'string' || upgrade.toLowerCase() !== 'websocket') {
+    throw new AuthError('invalid_request', { detail: 'upgrade: Upgrade header is not websocket' });
+  }
+  const key = req.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !KEY_RE.test(key)) {
+    throw new AuthError('invalid_request', { detail: 'upgrade: missing or invalid Sec-WebSocket-Key' });
+  }
+  if (req.headers['sec-websocket-version'] !== '13') {
+    throw new AuthError('invalid_request', { detail: 'upgrade: Sec-WebSocket-Version is not 13' });
+  }
+}
+
+/** Credentials read from the upgrade request. */
+export interface UpgradeCredentials {
+  /** `{ token?, ticket? }`, the shape a client would send in an `authenticate` frame. */
+  readonly credentials: { token?: string; ticket?: string };
+  /** True when a bearer token or a ticket was sent: any failure then refuses the upgrade. */
+  readonly explicit: boolean;
+}
+
+/**
+ * Takes the bearer entry out of `Sec-WebSocket-Protocol` (in place, so `ws` never
+ * sees or echoes it) and reads the ticket from the query. Throws `invalid_request`
+ * on an ambiguous request (two bearers, two tickets, an empty one).
+ */
+export function takeUpgradeCredentials(req: IncomingMessage, ticketParam: string): UpgradeCredentials {
+  const credentials: { token?: string; ticket?: string } = {};
+  const header = req.headers['sec-websocket-protocol'];
+  if (typeof header === 'string') {
+    const kept: string[] = [];
+    for (const raw of header.split(',')) {
+      const entry = raw.trim();
+      if (!PROTOCOL_RE.test(entry) || kept.includes(entry)) {
+        throw new AuthError('invalid_request', { detail: 'upgrade: invalid Sec-WebSocket-Protocol' });
+      }
+      if (!entry.startsWith(BEARER_PROTOCOL_PREFIX)) {
+        kept.push(entry);
+        continue;
+      }
+      const token = entry.slice(BEARER_PROTOCOL_PREFIX.length);
+      if (token === '' || credentials.token !== undefined) {
+        throw new AuthError('invalid_request', { detail: 'upgrade: empty or repeated bearer protocol' });
+      }
+      credentials.token = token;
+    }
+    if (kept.length === 0) delete req.headers['sec-websocket-protocol'];
+    else req.headers['sec-websocket-protocol'] = kept.join(', ');
+  }
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  if (q !== -1) {
+    const tickets = new URLSearchParams(url.slice(q + 1)).getAll(ticketParam);
+    if (tickets.length > 1 || tickets[0] === '') {
+      throw new AuthError('invalid_request', { detail: 'upgrade: empty or repeated ticket parameter' });
+    }
+    if (tickets[0] !== undefined) credentials.ticket = tickets[0];
+  }
+  return { credentials, explicit: credentials.token !== undefined || credentials.ticket !== undefined };
+}
+
+/** Writes a bare HTTP response (no JSON) and destroys the socket: `404` for an unknown path. */
+export function writeStatus(socket: Duplex, status: number, extraHeaders: Readonly<Record<string, string>> = {}): void {
+  const body = STATUS_CODES[status] ?? 'Error';
+  writeResponse(socket, status, 'text/plain; charset=utf-8', body, extraHeaders);
+}
+
+/**
+ * Refuses an upgrade: the status of the code, a JSON body `{ message, code,
+ * retryable[, retryAfter] }`, `Retry-After` on 429 / 503 when known,
+ * `Connection: close`; then the socket is destroyed. Never a `101`.
+ */
+export function writeRefusal(socket: Duplex, error: AuthError): void {
+  const headers: Record<string, string> = {};
+  if (error.code === 'rate_limited' || error.retryAfter !== undefined) {
+    headers['Retry-After'] = String(Math.max(0, Math.ceil(error.retryAfter ?? 1)));
+  }
+  writeResponse(socket, error.status, 'application/json; charset=utf-8', JSON.stringify(error.toJSON()), headers);
+}
+
+function writeResponse(
+  socket: Duplex,
+  status: number,
+  contentType: string,
+  body: string,
+  extraHeaders: Readonly<Record<string, string>>,
+): void {
+  if (socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    'Connection: close',
+    `Content-Type: ${contentType}`,
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Cache-Control: no-store',
+  ];
+  for (const [name, value] of Object.entries(extraHeaders)) lines.push(`${name}: ${value}`);
+  socket.once('finish', () => socket.destroy());
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+}
