@@ -243,29 +243,44 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       engine.once('close', () => conn.closed('client_disconnect'));
       const auth = handshake.auth as unknown;
       const hasAuth = typeof auth === 'object' && auth !== null && Object.keys(auth).length > 0;
-      if (mode === 'message' || (mode === 'auto' && !hasAuth && !hasAmbientCredentials(socket))) {
-        state.next = undefined;
-        next();
-        return;
-      }
-      const admitted = engineChecked
-        ? Promise.resolve()
-        : guard.admit(ip).catch((err: unknown) => {
-            const error = toAuthError(err);
-            guard.rejected(error, { phase: 'handshake', transport: 'socket.io', namespace: socket.nsp.name, ip, connectionId: socket.id });
-            conn.terminate(error);
-            throw error;
-          });
-      void admitted
-        .then(() => conn.submit(auth, handshakeContext(socket, address), true))
-        .then(() => {
-          if (state.next === undefined) return;
+      const byMessage = mode === 'message' || (mode === 'auto' && !hasAuth && !hasAmbientCredentials(socket));
+      // Without the engine-level preflight (guard on a namespace), count the handshake here.
+      const admitted: Promise<boolean> = engineChecked
+        ? Promise.resolve(true)
+        : guard.admit(ip).then(
+            () => true,
+            (err: unknown) => {
+              const error = toAuthError(err);
+              guard.rejected(error, {
+                phase: 'handshake',
+                transport: 'socket.io',
+                namespace: socket.nsp.name,
+                ip,
+                connectionId: socket.id,
+              });
+              conn.terminate(error); // refuses the CONNECT through the driver
+              return false;
+            },
+          );
+      void admitted.then(async (ok) => {
+        if (!ok) return;
+        // Auto mode with only ambient credentials (a cookie, a certificate): if no strategy
+        // recognises them, the socket stays pending and may authenticate by message.
+        const outcome = byMessage
+          ? 'missing'
+          : await conn.submit(auth, handshakeContext(socket, address), true, mode === 'auto' && !hasAuth);
+        if (state.next === undefined) return;
+        if (outcome === 'missing' && conn.pending) {
           state.next = undefined;
-          if (conn.authenticated) {
-            socket.data.principal = conn.principal;
-            next();
-          }
-        });
+          next();
+          return;
+        }
+        if (conn.authenticated) {
+          state.next = undefined;
+          socket.data.principal = conn.principal;
+          next();
+        }
+      });
     },
     { [MIDDLEWARE]: true },
   );

@@ -54,7 +54,7 @@ export class Connection implements ConnectionInfo {
   readonly transport: Transport;
   readonly namespace: string;
   readonly ip: string;
-  readonly socket: unknown;
+  socket: unknown;
   readonly openedAt: number;
   state: ConnectionState = ConnectionState.Pending;
   principal: Principal | undefined = undefined;
@@ -92,6 +92,11 @@ export class Connection implements ConnectionInfo {
     return this.state === ConnectionState.Authenticated;
   }
 
+  /** Binds the transport socket once it exists (`ws` creates it after upgrade-time authentication). */
+  bindSocket(socket: unknown): void {
+    this.socket = socket;
+  }
+
   /** @internal Applies `event`; false when the table refuses it. */
   transition(event: ConnectionEvent): boolean {
     const next = nextState(this.state, event);
@@ -103,18 +108,21 @@ export class Connection implements ConnectionInfo {
   }
 
   /**
-   * Handles an authentication message (first message, or a refresh). Resolves
-   * once a verdict was sent or the message was ignored.
+   * Handles credentials: the handshake's (`handshake`), a first message, or a
+   * refresh. Resolves once a verdict was sent or the message was ignored; with
+   * `optional`, credentials no strategy recognised (`credentials_required`) leave
+   * the socket pending and resolve `'missing'` (ambient credentials such as an
+   * unrelated cookie must not refuse a client that will authenticate by message).
    */
-  async submit(raw: unknown, attempt: AttemptContext, handshake = false): Promise<void> {
-    if (this.state !== ConnectionState.Pending && this.state !== ConnectionState.Authenticated) return;
+  async submit(raw: unknown, attempt: AttemptContext, handshake = false, optional = false): Promise<'done' | 'missing'> {
+    if (this.state !== ConnectionState.Pending && this.state !== ConnectionState.Authenticated) return 'done';
     // One verification at a time: a second message while one is in flight gets no verdict.
-    if (this.inFlight) return;
+    if (this.inFlight) return 'done';
     const phase: AuthPhase = this.state === ConnectionState.Authenticated ? 'refresh' : handshake ? 'handshake' : 'message';
     if (++this.attempts > this.#guard.options.maxAttemptsPerConnection) {
       this.#guard.reportRejected(this, new AuthError('rate_limited', { detail: 'attempts per connection' }), phase, 0);
       this.#fail(new AuthError('rate_limited', { detail: 'attempts per connection' }), true);
-      return;
+      return 'done';
     }
     this.inFlight = true;
     const started = this.#guard.clock.now();
@@ -127,12 +135,16 @@ export class Connection implements ConnectionInfo {
       if (phase === 'refresh' && !this.#guard.options.allowPrincipalChange && principal.id !== this.principal?.id) {
         throw new AuthError('forbidden', { detail: 'refresh changed the principal' });
       }
-      if (this.#gone()) return;
+      if (this.#gone()) return 'done';
       await this.#guard.runAuthenticatedHook(this, principal, phase === 'refresh');
     } catch (err) {
       this.inFlight = false;
-      if (this.#gone()) return;
+      if (this.#gone()) return 'done';
       const error = toAuthError(err);
+      if (optional && error.code === 'credentials_required' && this.state === ConnectionState.Pending) {
+        this.attempts--;
+        return 'missing';
+      }
       this.#guard.reportRejected(this, error, phase, this.#guard.clock.now() - started);
       if (
         phase === 'refresh' &&
@@ -141,10 +153,10 @@ export class Connection implements ConnectionInfo {
         error.code !== 'revoked'
       ) {
         this.#driver.refreshFailed(error);
-        return;
+        return 'done';
       }
       this.#fail(error, true);
-      return;
+      return 'done';
     }
     this.inFlight = false;
     // A revocation may have arrived while we verified or ran the hook.
@@ -152,10 +164,11 @@ export class Connection implements ConnectionInfo {
       const error = new AuthError('revoked', { detail: 'revoked during verification' });
       this.#guard.reportRejected(this, error, phase, this.#guard.clock.now() - started);
       this.#fail(error, true);
-      return;
+      return 'done';
     }
     // The socket may have closed while we verified or ran the hook.
     this.accept(principal, phase, strategy, started);
+    return 'done';
   }
 
   /**

@@ -306,6 +306,19 @@ describe('Socket.IO post-connect mode', () => {
   });
 });
 
+describe('Socket.IO auto mode', () => {
+  it('verifies CONNECT auth when present, and leaves a client with only an unrelated cookie pending', async () => {
+    const { fx } = await guarded({ mode: 'auto' });
+    await connected(fx.client('/', { auth: { user: 'u', password: 'secret' } }));
+    const bad = await refused(fx.client('/', { auth: { user: 'u', password: 'nope' } }));
+    assert.equal(bad.data?.code, 'invalid_credentials');
+    const withCookie = fx.client('/', { extraHeaders: { cookie: 'theme=dark; _ga=GA1.2.3' } });
+    await waitForEvent(withCookie, 'auth_required');
+    withCookie.emit('authentication', { user: 'u', password: 'secret' });
+    await waitForEvent(withCookie, 'authenticated');
+  });
+});
+
 describe('Socket.IO namespaces', () => {
   it('guards every namespace of a server, present and future; a namespace guard overrides', async () => {
     fx = await startIo();

@@ -1,0 +1,298 @@
+/**
+ * `createWsGuard`: the `ws` adapter. It runs in the HTTP server's `upgrade`
+ * handler: Origin, TLS, the pending budget and upgrade-carried credentials are
+ * checked before any `101` (a refusal is an HTTP response), then the socket is
+ * either authenticated already or pending until its first `authenticate` frame.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
+import type { AttemptContext, Connection } from '../../core/connection.js';
+import type { Guard, RevokeTarget } from '../../core/guard.js';
+import { createGuard } from '../../core/guard.js';
+import { describeError } from '../../core/logger.js';
+import { createOriginCheck } from '../../core/origin.js';
+import { createRequestResolver, snapshotRequest } from '../../core/request.js';
+import type { Principal } from '../../core/types.js';
+import { AuthError, toAuthError } from '../../errors.js';
+import type { Hub } from './hub.js';
+import { createHub } from './hub.js';
+import type { WsGuardOptions } from './options.js';
+import { resolveWsOptions } from './options.js';
+import type { WsConnectionInfo } from './session.js';
+import { WsSession } from './session.js';
+import type { UpgradeCredentials } from './upgrade.js';
+import { assertUpgradeRequest, pathnameOf, takeUpgradeCredentials, writeRefusal, writeStatus } from './upgrade.js';
+
+/** Listener of the `connection` event: an authenticated socket for the application. */
+export type WsConnectionListener = (ws: WebSocket, principal: Principal, info: WsConnectionInfo) => void;
+
+/** Live counts of a `ws` guard. */
+export interface WsGuardStats {
+  /** Upgrades not completed yet (credentials being verified, no WebSocket yet); counted in `pending` too. */
+  readonly upgrading: number;
+  /** Pending connections: upgrading, or upgraded and waiting for their first `authenticate` frame. */
+  readonly pending: number;
+  /** Authenticated sockets. */
+  readonly authenticated: number;
+  /** Sockets the guard still tracks (pending, authenticated and closing). */
+  readonly sockets: number;
+}
+
+/** @internal Lets `createWsRouter` pass the matched route as the namespace. */
+export const kHandleAt: unique symbol = Symbol('portcullis.ws.handleAt');
+
+/** A guarded `ws` endpoint. */
+export interface WsGuard {
+  /** The transport-agnostic guard (stats, connections, verification). */
+  readonly guard: Guard;
+  /** Authenticated sockets, by principal and room. */
+  readonly hub: Hub;
+  /** The `ws` server performing upgrades. */
+  readonly wss: WebSocketServer;
+  /** The path this guard serves, if restricted to one. */
+  readonly path: string | undefined;
+  readonly stats: WsGuardStats;
+  /** The `upgrade` handler: `server.on('upgrade', wsGuard.handleUpgrade)` (bound; safe to pass around). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /**
+   * Listens for `upgrade` on `server`; returns a function that stops listening.
+   * With a `path`, upgrades for other paths are answered `404` when this is the
+   * server's only `upgrade` listener, and left alone otherwise (Socket.IO or
+   * another guard on the same server answers them).
+   */
+  attach(server: HttpServer | HttpsServer): () => void;
+  /** `connection`: fired once per socket, only after it authenticated. */
+  on(event: 'connection', listener: WsConnectionListener): this;
+  off(event: 'connection', listener: WsConnectionListener): this;
+  /**
+   * Revokes on every node sharing the store (see `Guard.revoke`): matching sockets
+   * close with `4403 revoked`, and the same credentials are refused for `ttlMs`.
+   * Resolves how many local sockets closed.
+   */
+  revoke(target: RevokeTarget, options?: { ttlMs?: number }): Promise<number>;
+  /** Refuses new upgrades (503), closes every socket (1001), stops timers. */
+  close(): Promise<void>;
+  /** @internal */
+  [kHandleAt](req: IncomingMessage, socket: Duplex, head: Buffer, route: string | undefined): void;
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** Creates a `ws` guard. Throws `TypeError` on invalid options. */
+export function createWsGuard(options: WsGuardOptions): WsGuard {
+  const cfg = resolveWsOptions(options);
+  const checkOrigin = createOriginCheck({
+    ...(options.origins === undefined ? {} : { origins: options.origins }),
+    ...(options.allowNull === undefined ? {} : { allowNull: options.allowNull }),
+    ...(options.requireOrigin === undefined ? {} : { requireOrigin: options.requireOrigin }),
+  });
+  const resolveAddress = createRequestResolver(options.trustedProxies === undefined ? {} : { trustedProxies: options.trustedProxies });
+  const guard = createGuard(options);
+  const { clock, logger } = guard.options;
+  const ownsWss = options.wss === undefined;
+  const wss =
+    options.wss ??
+    new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: cfg.maxPayload,
+      perMessageDeflate: false,
+      handleProtocols: (protocols) => (cfg.subprotocol !== undefined && protocols.has(cfg.subprotocol) ? cfg.subprotocol : false),
+    });
+  const hub = createHub();
+  const sessions = new Set<WsSession>();
+  const listeners = new Set<WsConnectionListener>();
+  const detachers = new Set<() => void>();
+  let closed = false;
+  let onReleased: (() => void) | undefined;
+
+  const host = {
+    guard,
+    hub,
+    sessions,
+    announce(socket: WebSocket, principal: Principal, info: WsConnectionInfo) {
+      for (const listener of [...listeners]) {
+        try {
+          listener(socket, principal, info);
+        } catch (err) {
+          logger.error({ connectionId: info.id, ...describeError(err) }, 'portcullis: ws connection listener threw');
+        }
+      }
+    },
+    released() {
+      if (sessions.size === 0) onReleased?.();
+    },
+  };
+
+  function handle(req: IncomingMessage, socket: Duplex, head: Buffer, route: string | undefined, shared = false): void {
+    const namespace = cfg.path ?? route ?? '/';
+    if (cfg.path !== undefined && pathnameOf(req.url) !== cfg.path) {
+      // Another `upgrade` listener on the same server (Socket.IO, another ws guard) may own that path.
+      if (shared) return;
+      socket.on('error', () => socket.destroy());
+      writeStatus(socket, 404);
+      return;
+    }
+    const started = clock.now();
+    const onRawError = (): void => {
+      socket.destroy();
+    };
+    socket.on('error', onRawError);
+    let ip = '';
+    const refuse = (err: unknown): void => {
+      const error = toAuthError(err);
+      guard.rejected(error, { phase: 'upgrade', transport: 'ws', namespace, ip, latencyMs: clock.now() - started });
+      writeRefusal(socket, error);
+    };
+    let context: AttemptContext;
+    let upgradeCredentials: UpgradeCredentials;
+    try {
+      const address = resolveAddress(req);
+      ip = address.ip;
+      if (closed) throw new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 });
+      assertUpgradeRequest(req);
+      if (cfg.requireTls && !address.secure) throw new AuthError('tls_required');
+      checkOrigin(headerValue(req.headers.origin), req.headers.host, address.secure);
+      upgradeCredentials = takeUpgradeCredentials(req, cfg.ticketParam);
+      context = snapshotRequest(req, address);
+    } catch (err) {
+      refuse(err);
+      return;
+    }
+    // The pending budget and the handshake rate per IP (counted in the store).
+    guard.admit(ip).then(() => {
+      if (socket.destroyed) return;
+      if (closed) refuse(new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 }));
+      else start(req, socket, head, namespace, ip, context, upgradeCredentials, onRawError, refuse);
+    }, refuse);
+  }
+
+  /** Opens the connection, then upgrades at once or after verifying the upgrade's credentials. */
+  function start(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    namespace: string,
+    ip: string,
+    context: AttemptContext,
+    { credentials, explicit }: UpgradeCredentials,
+    onRawError: () => void,
+    refuse: (err: unknown) => void,
+  ): void {
+    const id = randomUUID();
+    const session = new WsSession(host, id, ip, namespace, context, socket);
+    let conn: Connection;
+    try {
+      // Opening counts the socket against the pending budget and starts its deadline,
+      // which also bounds the verification of upgrade credentials.
+      conn = guard.open({ id, transport: 'ws', namespace, ip }, session);
+    } catch (err) {
+      refuse(err);
+      return;
+    }
+    session.conn = conn;
+    socket.off('error', onRawError);
+    sessions.add(session);
+    // Credentials that travel with the upgrade: bearer protocol, ticket, Authorization, cookie, client certificate.
+    const carried =
+      explicit || req.headers.authorization !== undefined || req.headers.cookie !== undefined || context.peerCertificate !== undefined;
+    if (cfg.mode === 'message' || (cfg.mode === 'auto' && !carried)) {
+      complete(req, socket, head, session);
+      return;
+    }
+    // Only ambient credentials (a cookie, a certificate, an Authorization header) in auto
+    // mode: when no strategy recognises them, upgrade pending and wait for the first message.
+    const optional = cfg.mode === 'auto' && !explicit;
+    conn.submit(credentials, context, true, optional).then(
+      (outcome) => {
+        if (conn.authenticated || (outcome === 'missing' && conn.pending)) complete(req, socket, head, session);
+      },
+      (err: unknown) => {
+        logger.error({ connectionId: id, ...describeError(err) }, 'portcullis: ws upgrade verification failed');
+        session.close(toAuthError(err));
+      },
+    );
+  }
+
+  /** Hands the socket to `ws` for the `101`; the session binds the WebSocket it creates. */
+  function complete(req: IncomingMessage, socket: Duplex, head: Buffer, session: WsSession): void {
+    if (socket.destroyed || !socket.writable) {
+      session.abandon();
+      return;
+    }
+    let bound = false;
+    try {
+      wss.handleUpgrade(req, socket, head, (client) => {
+        bound = true;
+        session.bind(client);
+      });
+    } catch (err) {
+      logger.error({ connectionId: session.id, ...describeError(err) }, 'portcullis: ws handleUpgrade threw');
+      socket.destroy();
+    }
+    // `ws` refused (socket gone, server closing) without calling back: nothing will ever bind.
+    if (!bound && (socket.destroyed || !socket.writable)) session.abandon();
+  }
+
+  const api: WsGuard = {
+    guard,
+    hub,
+    wss,
+    path: cfg.path,
+    get stats() {
+      const { pending, authenticated } = guard.stats;
+      let upgrading = 0;
+      for (const session of sessions) if (session.upgrading) upgrading++;
+      return { upgrading, pending, authenticated, sockets: sessions.size };
+    },
+    handleUpgrade(req, socket, head) {
+      handle(req, socket, head, undefined);
+    },
+    [kHandleAt]: handle,
+    attach(server) {
+      const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void =>
+        handle(req, socket, head, undefined, server.listenerCount('upgrade') > 1);
+      server.on('upgrade', listener);
+      const detach = (): void => {
+        server.off('upgrade', listener);
+        detachers.delete(detach);
+      };
+      detachers.add(detach);
+      return detach;
+    },
+    on(event, listener) {
+      if (event !== 'connection') throw new TypeError(`portcullis: unknown ws guard event ${String(event)}`);
+      listeners.add(listener);
+      return this;
+    },
+    off(event, listener) {
+      if (event === 'connection') listeners.delete(listener);
+      return this;
+    },
+    revoke(target, revokeOptions) {
+      return guard.revoke(target, revokeOptions);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const detach of [...detachers]) detach();
+      if (sessions.size > 0) {
+        const done = new Promise<void>((resolve) => {
+          onReleased = resolve;
+        });
+        for (const session of [...sessions]) session.shutdown();
+        await done;
+      }
+      hub.clear();
+      await guard.close();
+      if (ownsWss) await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+  return api;
+}

@@ -1,0 +1,274 @@
+/**
+ * One `ws` socket under a guard: the core's {@link ConnectionDriver} for it, and
+ * the gate in front of its `message` event. The application only ever receives
+ * the socket after it authenticated, and the gate drops every frame that arrives
+ * while it is not authenticated, so no listener ever sees a pending socket's
+ * messages (nor the `authenticate` frames of a refresh, which carry credentials).
+ */
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+import type { AttemptContext, AuthenticatedPayload, Connection, ConnectionDriver } from '../../core/connection.js';
+import type { Guard } from '../../core/guard.js';
+import { describeError } from '../../core/logger.js';
+import type { Principal } from '../../core/types.js';
+import { AuthError, isAuthError } from '../../errors.js';
+import type { RawData } from './frames.js';
+import { asAuthenticateFrame, authenticatedFrame, expiringFrame, FrameType, parseClientFrame, refreshFailedFrame } from './frames.js';
+import type { HubInternals } from './hub.js';
+import { writeRefusal } from './upgrade.js';
+
+/** What the application learns about a connection (no request object). */
+export interface WsConnectionInfo {
+  /** The connection id (also in audit events). */
+  readonly id: string;
+  /** The client IP, resolved through trusted proxies only. */
+  readonly ip: string;
+  /** True when the client connected over TLS (directly or via a trusted proxy). */
+  readonly secure: boolean;
+  /** The `Origin` header, if any. */
+  readonly origin: string | undefined;
+  /** The guard's path (the connection's namespace). */
+  readonly namespace: string;
+  /** The subprotocol the server answered with (`''` when none). */
+  readonly protocol: string;
+}
+
+/** @internal What a session needs from its `ws` guard. */
+export interface SessionHost {
+  readonly guard: Guard;
+  readonly hub: HubInternals;
+  /** Live sessions; a session removes itself when its socket closes. */
+  readonly sessions: Set<WsSession>;
+  /** Hands an authenticated socket to the application (once per socket). */
+  announce(ws: WebSocket, principal: Principal, info: WsConnectionInfo): void;
+  /** Called when a session is gone for good. */
+  released(session: WsSession): void;
+}
+
+/** The `authenticated` payload of a principal: its public data and expiry. */
+export function authenticatedPayload(principal: Principal): AuthenticatedPayload {
+  const payload: AuthenticatedPayload = principal.data === undefined ? {} : { ...principal.data };
+  if (principal.expiresAt !== undefined) payload.expiresAt = principal.expiresAt;
+  return payload;
+}
+
+/** @internal */
+export class WsSession implements ConnectionDriver {
+  readonly id: string;
+  readonly #host: SessionHost;
+  readonly #context: AttemptContext;
+  readonly #ip: string;
+  readonly #namespace: string;
+  /** Set by the guard right after `guard.open`. */
+  conn: Connection | undefined = undefined;
+  #ws: WebSocket | undefined = undefined;
+  /** The raw socket until the upgrade completes, so a refusal can still be an HTTP response. */
+  #raw: Duplex | undefined;
+  #announced = false;
+  #released = false;
+  readonly #onRawClose = (): void => {
+    if (this.#ws !== undefined) return;
+    this.#raw = undefined;
+    this.conn?.closed('client_disconnect');
+    this.#release();
+  };
+  readonly #onRawError = (): void => {
+    this.#raw?.destroy();
+  };
+
+  constructor(host: SessionHost, id: string, ip: string, namespace: string, context: AttemptContext, raw: Duplex) {
+    this.#host = host;
+    this.id = id;
+    this.#ip = ip;
+    this.#namespace = namespace;
+    this.#context = context;
+    this.#raw = raw;
+    raw.on('error', this.#onRawError);
+    raw.once('close', this.#onRawClose);
+  }
+
+  /** The upgraded socket, once there is one. */
+  get ws(): WebSocket | undefined {
+    return this.#ws;
+  }
+
+  /** True until the upgrade completed (or the session ended). */
+  get upgrading(): boolean {
+    return this.#ws === undefined && !this.#released;
+  }
+
+  /**
+   * Takes over the upgraded socket: close and error handling and the message gate;
+   * then, when credentials were verified with the upgrade, the `authenticated`
+   * frame and the application's `connection` event.
+   */
+  bind(ws: WebSocket): void {
+    const raw = this.#raw;
+    if (raw !== undefined) {
+      raw.off('error', this.#onRawError);
+      raw.off('close', this.#onRawClose);
+    }
+    this.#raw = undefined;
+    this.#ws = ws;
+    ws.on('error', (err: Error & { code?: string }) => this.#onError(err));
+    ws.on('close', () => this.#onClose());
+    const emit = ws.emit;
+    const gate = (data: RawData, isBinary: boolean): boolean => this.#onMessage(data, isBinary);
+    ws.emit = function gated(this: WebSocket, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'message' && !gate(args[0] as RawData, args[1] === true)) return false;
+      return (emit as (event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
+    } as WebSocket['emit'];
+    const conn = this.conn;
+    if (conn === undefined) return;
+    // Hooks see the WebSocket as `connection.socket` from now on (it did not exist when the connection opened).
+    conn.bindSocket(ws);
+    const principal = conn.principal;
+    if (conn.authenticated && principal !== undefined) {
+      this.admit();
+      this.authenticated(authenticatedPayload(principal));
+    }
+  }
+
+  /** Gives up a session whose upgrade never completed. */
+  abandon(): void {
+    this.#onRawClose();
+  }
+
+  /** Closes the socket because the server shuts down: close code 1001, or `503` before the upgrade. */
+  shutdown(): void {
+    const ws = this.#ws;
+    this.conn?.closed('server_disconnect');
+    if (ws === undefined) {
+      if (this.#raw !== undefined) writeRefusal(this.#raw, new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 }));
+      this.#release();
+      return;
+    }
+    this.#host.hub.remove(ws);
+    if (ws.readyState < 2) ws.close(1001, 'server_shutdown');
+  }
+
+  // ── ConnectionDriver ─────────────────────────────────────────────────────────
+
+  admit(): void {
+    const ws = this.#ws;
+    const principal = this.conn?.principal;
+    // Before the upgrade there is no socket yet: `bind` admits it.
+    if (ws !== undefined && principal !== undefined) this.#host.hub.add(ws, principal.id);
+  }
+
+  authenticated(payload: AuthenticatedPayload): void {
+    const ws = this.#ws;
+    const principal = this.conn?.principal;
+    if (ws === undefined || principal === undefined) return;
+    this.#host.hub.reindex(ws, principal.id);
+    this.#send(authenticatedFrame(payload));
+    if (this.#announced) return;
+    this.#announced = true;
+    this.#host.announce(ws, principal, {
+      id: this.id,
+      ip: this.#ip,
+      secure: this.#context.secure,
+      origin: this.#context.origin,
+      namespace: this.#namespace,
+      protocol: ws.protocol,
+    });
+  }
+
+  expiring(expiresAt: number): void {
+    this.#send(expiringFrame(expiresAt));
+  }
+
+  refreshFailed(error: AuthError): void {
+    this.#send(refreshFailedFrame(error));
+  }
+
+  close(error: AuthError): void {
+    const ws = this.#ws;
+    if (ws === undefined) {
+      // Before the 101: refused upgrade credentials, a deadline, a revocation.
+      if (this.#raw !== undefined) writeRefusal(this.#raw, error);
+      this.#release();
+      return;
+    }
+    this.#host.hub.remove(ws);
+    if (ws.readyState < 2) ws.close(error.closeCode, error.code);
+  }
+
+  // ── frames ──────────────────────────────────────────────────────────────────
+
+  /** Decides what happens to one incoming message; true passes it on to the application. */
+  #onMessage(data: RawData, isBinary: boolean): boolean {
+    const conn = this.conn;
+    if (conn === undefined) return false;
+    if (conn.authenticated) {
+      const frame = asAuthenticateFrame(data, isBinary);
+      if (frame === undefined) return true;
+      this.#submit(conn, frame.payload);
+      return false;
+    }
+    if (!conn.pending) return false;
+    try {
+      const frame = parseClientFrame(data, isBinary);
+      if (frame.type !== FrameType.Authenticate) {
+        throw new AuthError('credentials_required', { detail: 'ws: application frame before authenticating' });
+      }
+      this.#submit(conn, frame.payload);
+    } catch (err) {
+      this.#refuse(conn, isAuthError(err) ? err : new AuthError('internal_error', { cause: err }));
+    }
+    return false;
+  }
+
+  #submit(conn: Connection, payload: unknown): void {
+    conn.submit(payload, { ...this.#context, socket: this.#ws }).catch((err: unknown) => {
+      this.#host.guard.options.logger.error({ connectionId: this.id, ...describeError(err) }, 'portcullis: ws submit failed');
+    });
+  }
+
+  #refuse(conn: Connection, error: AuthError): void {
+    this.#host.guard.rejected(error, {
+      phase: 'message',
+      transport: 'ws',
+      namespace: this.#namespace,
+      ip: this.#ip,
+      connectionId: this.id,
+    });
+    conn.terminate(error);
+  }
+
+  #send(frame: string): void {
+    const ws = this.#ws;
+    if (ws !== undefined && ws.readyState === 1) ws.send(frame);
+  }
+
+  #onError(err: Error & { code?: string }): void {
+    const conn = this.conn;
+    // `ws` closes the socket itself after an error (1009 for a frame over maxPayload, 1002 for a protocol error).
+    if (conn?.pending === true) {
+      const error = new AuthError('invalid_request', { detail: `ws: ${err.code ?? 'socket error'}` });
+      this.#host.guard.rejected(error, {
+        phase: 'message',
+        transport: 'ws',
+        namespace: this.#namespace,
+        ip: this.#ip,
+        connectionId: this.id,
+      });
+      conn.closed('invalid_request');
+    }
+    this.#host.guard.options.logger.debug({ connectionId: this.id, ...describeError(err) }, 'portcullis: ws socket error');
+  }
+
+  #onClose(): void {
+    const ws = this.#ws;
+    if (ws !== undefined) this.#host.hub.remove(ws);
+    this.conn?.closed('client_disconnect');
+    this.#release();
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#host.sessions.delete(this);
+    this.#host.released(this);
+  }
+}
