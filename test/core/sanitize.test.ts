@@ -23,17 +23,48 @@ describe('payload sanitiser', () => {
 
   it('refuses non-objects, binary, prototype keys and anything over a limit', () => {
     for (const bad of ['str', 1, true, [1], Buffer.from('x'), new Uint8Array(2), new Date(), () => 1]) {
-      assert.equal(code(() => sanitizeCredentials(bad)), 'invalid_request', String(bad));
+      assert.equal(
+        code(() => sanitizeCredentials(bad)),
+        'invalid_request',
+        String(bad),
+      );
     }
-    assert.equal(code(() => sanitizeCredentials(JSON.parse('{"__proto__":{"x":1}}'))), 'invalid_request');
-    assert.equal(code(() => sanitizeCredentials({ constructor: 1 })), 'invalid_request');
-    assert.equal(code(() => sanitizeCredentials({ a: { prototype: 1 } })), 'invalid_request');
-    assert.equal(code(() => sanitizeCredentials({ a: 'x'.repeat(8193) })), 'invalid_request');
-    assert.equal(code(() => sanitizeCredentials({ a: { b: { c: { d: 1 } } } })), undefined);
-    assert.equal(code(() => sanitizeCredentials({ a: { b: { c: { d: { e: 1 } } } } })), 'invalid_request');
-    assert.equal(code(() => sanitizeCredentials(Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i])))), 'invalid_request');
-    assert.equal(code(() => sanitizeCredentials({ a: 'x'.repeat(8000), b: 'x'.repeat(8000), c: 'x'.repeat(8000) })), 'invalid_request');
-    assert.equal(code(() => sanitizeCredentials({ n: Number.NaN })), 'invalid_request');
+    assert.equal(
+      code(() => sanitizeCredentials(JSON.parse('{"__proto__":{"x":1}}'))),
+      'invalid_request',
+    );
+    assert.equal(
+      code(() => sanitizeCredentials({ constructor: 1 })),
+      'invalid_request',
+    );
+    assert.equal(
+      code(() => sanitizeCredentials({ a: { prototype: 1 } })),
+      'invalid_request',
+    );
+    assert.equal(
+      code(() => sanitizeCredentials({ a: 'x'.repeat(8193) })),
+      'invalid_request',
+    );
+    assert.equal(
+      code(() => sanitizeCredentials({ a: { b: { c: { d: 1 } } } })),
+      undefined,
+    );
+    assert.equal(
+      code(() => sanitizeCredentials({ a: { b: { c: { d: { e: 1 } } } } })),
+      'invalid_request',
+    );
+    assert.equal(
+      code(() => sanitizeCredentials(Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i])))),
+      'invalid_request',
+    );
+    assert.equal(
+      code(() => sanitizeCredentials({ a: 'x'.repeat(8000), b: 'x'.repeat(8000), c: 'x'.repeat(8000) })),
+      'invalid_request',
+    );
+    assert.equal(
+      code(() => sanitizeCredentials({ n: Number.NaN })),
+      'invalid_request',
+    );
     assert.equal(({} as Record<string, unknown>).x, undefined);
   });
 });
