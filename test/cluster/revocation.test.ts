@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, fork } from 'node:child_process';
+import { after, before, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type Socket as ClientSocket, io as ioc } from 'socket.io-client';
+import { WebSocket } from 'ws';
+import { describeRedis } from '../helpers/redis.js';
+import { connected } from '../helpers/socket-io.js';
+import { waitForEvent, waitUntil, withDeadline } from '../helpers/wait.js';
+
+const NODE_SCRIPT = fileURLToPath(new URL('../fixtures/cluster-node.ts', import.meta.url));
+
+interface Node {
+  child: ChildProcess;
+  url: string;
+  call(msg: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+async function startNode(redisUrl: string): Promise<Node> {
+  const child = fork(NODE_SCRIPT, [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, REDIS_URL: redisUrl },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  // Other IPC traffic (tsx's own) may come first: wait for ours.
+  const ready = await withDeadline(
+    new Promise<{ port: number }>((resolve) => {
+      const onMessage = (m: { ready?: boolean; port?: number }): void => {
+        if (m?.ready !== true || typeof m.port !== 'number') return;
+        child.off('message', onMessage);
+        resolve({ port: m.port });
+      };
+      child.on('message', onMessage);
+    }),
+    20_000,
+    'cluster node start',
+  );
+  let seq = 0;
+  return {
+    child,
+    url: `http://127.0.0.1:${ready.port}`,
+    call(msg) {
+      const id = ++seq;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`node did not answer ${String(msg.cmd)}`)), 5000);
+        const onMessage = (reply: { id?: number }): void => {
+          if (reply.id !== id) return;
+          clearTimeout(timer);
+          child.off('message', onMessage);
+          resolve(reply as Record<string, unknown>);
+        };
+        child.on('message', onMessage);
+        child.send({ ...msg, id });
+      });
+    },
+  };
+}
+
+describeRedis('a cluster of three processes sharing one redis-server', (redis) => {
+  const nodes: Node[] = [];
+  const clients: ClientSocket[] = [];
+  const client = (node: Node, auth?: Record<string, unknown>): ClientSocket => {
+    const c = ioc(node.url, { transports: ['websocket'], forceNew: true, reconnection: false, ...(auth === undefined ? {} : { auth }) });
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    nodes.push(...(await Promise.all([startNode(redis().url), startNode(redis().url), startNode(redis().url)])));
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await Promise.all(
+      nodes.map(async (n) => {
+        const exited = waitForEvent(n.child, 'exit', 5000).catch(() => n.child.kill('SIGKILL'));
+        n.child.send({ cmd: 'stop', id: 0 });
+        await exited;
+      }),
+    );
+  });
+
+  it('isolates pending sockets from broadcasts sent on another node', async () => {
+    const [a, b] = nodes as [Node, Node, Node];
+    const authed = client(b, { user: 'carol' });
+    const pending = client(b);
+    let authedNews = 0;
+    let pendingNews = 0;
+    authed.on('news', () => authedNews++);
+    pending.on('news', () => pendingNews++);
+    await Promise.all([connected(authed), waitForEvent(pending, 'auth_required')]);
+    const N = 20;
+    await a.call({ cmd: 'broadcast', n: N });
+    await waitUntil(() => authedNews === N, 5000, 'cross-node broadcasts');
+    pending.emit('authentication', { user: 'dan' });
+    await waitForEvent(pending, 'authenticated');
+    await a.call({ cmd: 'broadcast', n: 1 });
+    await waitUntil(() => pendingNews === 1 && authedNews === N + 1, 5000, 'the marker');
+    // The marker was sent after the N broadcasts: had any reached the pending socket, it would count more than 1.
+    assert.equal(pendingNews, 1);
+  });
+
+  it('revokes a user on every node within the bound, and nobody else', async () => {
+    const alice = nodes.flatMap((n) => [client(n, { user: 'alice' }), client(n, { user: 'alice' })]);
+    const bob = nodes.map((n) => client(n, { user: 'bob' }));
+    await Promise.all([...alice, ...bob].map((c) => connected(c)));
+    const wsAlice = new WebSocket(`${(nodes[2] as Node).url.replace('http', 'ws')}/ws`);
+    await waitForEvent(wsAlice, 'open');
+    wsAlice.send(JSON.stringify({ type: 'authenticate', payload: { user: 'alice' } }));
+    await waitForEvent(wsAlice, 'message');
+    const wsClosed = waitForEvent<[number, Buffer]>(wsAlice, 'close', 3000);
+    const t0 = performance.now();
+    const refusals = alice.map((c) =>
+      waitForEvent<{ code: string }>(c, 'unauthorized', 3000).then((r) => ({ code: r.code, ms: performance.now() - t0 })),
+    );
+    const reply = await (nodes[0] as Node).call({ cmd: 'revoke', target: { userId: 'alice' } });
+    const results = await Promise.all(refusals);
+    const [closeCode, reason] = await wsClosed;
+    const worst = Math.max(...results.map((r) => r.ms));
+    process.stderr.write(
+      `# revocation: local ${String(reply.closed)} sockets; all ${alice.length} Socket.IO + 1 ws closed in ${worst.toFixed(1)} ms\n`,
+    );
+    assert.equal(reply.closed, 2);
+    assert.ok(results.every((r) => r.code === 'revoked'));
+    assert.equal(closeCode, 4403);
+    assert.equal(reason.toString(), 'revoked');
+    assert.ok(worst < 250, `revocation took ${worst.toFixed(1)} ms`);
+    assert.ok(bob.every((c) => c.connected));
+    // The same credentials are refused afterwards, on any node.
+    const again = client(nodes[1] as Node, { user: 'alice' });
+    const err = await waitForEvent<Error & { data: { code: string } }>(again, 'connect_error');
+    assert.equal(err.data.code, 'revoked');
+  });
+});
