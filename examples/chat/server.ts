@@ -106,7 +106,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   });
 
   // Socket.IO: credentials in the CONNECT packet.
-  const io = new Server(http);
+  // `destroyUpgrade: false`: engine.io would otherwise cut off /ws upgrades still being verified after 1 s.
+  const io = new Server(http, { destroyUpgrade: false });
   const ioGuard = createSocketIoGuard(io, { strategies, store, mode: 'handshake' });
   io.on('connection', (socket) => {
     const user: string = socket.data.principal.id;
