@@ -139,7 +139,7 @@ interface Attachment {
 }
 
 function isServer(target: Server | Namespace): target is Server {
-  return typeof (target as Server).of === 'function' && typeof (target as Server).engine === 'object';
+  return typeof (target as Server).of === 'function' && (target as unknown as { _nsps?: unknown })._nsps instanceof Map;
 }
 
 /**
@@ -158,9 +158,6 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   }
   if (new Set([events.authentication, 'connect', 'disconnect', 'disconnecting', 'connect_error']).size !== 5) {
     throw new TypeError('portcullis: events.authentication cannot be a reserved Socket.IO event');
-  }
-  if (mode === 'handshake' && options.timeoutMs === false) {
-    // fine: handshake mode only uses the deadline while verifying
   }
   const announce = options.announce ?? true;
   const guard = createGuard(options);
