@@ -118,6 +118,13 @@ export function connectionOf(socket: Socket): Connection | undefined {
   return (socket as Tagged)[CONNECTION];
 }
 
+/** Socket.IO / Engine.IO close reasons that mean the server ended the connection. */
+const SERVER_REASONS = new Set(['server namespace disconnect', 'server shutting down', 'forced close', 'forced server close']);
+
+function closeReason(reason: string): 'server_disconnect' | 'client_disconnect' {
+  return SERVER_REASONS.has(reason) ? 'server_disconnect' : 'client_disconnect';
+}
+
 interface RestoredSession {
   data?: { principal?: unknown };
 }
@@ -237,7 +244,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       (socket as Tagged)[CONNECTION] = conn;
       // A client that leaves before CONNECT completes: end the connection once.
       const engine = socket.conn;
-      engine.once('close', () => conn.closed('client_disconnect'));
+      engine.once('close', (reason: string) => conn.closed(closeReason(reason)));
       const auth = handshake.auth as unknown;
       const hasAuth = typeof auth === 'object' && auth !== null && Object.keys(auth).length > 0;
       const byMessage = mode === 'message' || (mode === 'auto' && !hasAuth && !hasAmbientCredentials(socket));
@@ -290,11 +297,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       socket.disconnect(true);
       return;
     }
-    socket.once('disconnect', (reason: string) => {
-      conn.closed(
-        reason === 'server namespace disconnect' || reason === 'server shutting down' ? 'server_disconnect' : 'client_disconnect',
-      );
-    });
+    socket.once('disconnect', (reason: string) => conn.closed(closeReason(reason)));
     if (conn.pending) {
       // Isolation: out of nsp.sockets until admitted, so no broadcast finds it.
       socket.nsp.sockets.delete(socket.id);

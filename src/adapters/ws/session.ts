@@ -75,6 +75,14 @@ export class WsSession implements ConnectionDriver {
   readonly #onRawError = (): void => {
     this.#raw?.destroy();
   };
+  /**
+   * The HTTP server is half-open: a client that leaves while its upgrade is being
+   * verified only ends its side. A WebSocket client never half-closes during the
+   * handshake, so an `end` here means it is gone.
+   */
+  readonly #onRawEnd = (): void => {
+    if (this.#ws === undefined) this.#raw?.destroy();
+  };
 
   constructor(host: SessionHost, id: string, ip: string, namespace: string, context: AttemptContext, raw: Duplex) {
     this.#host = host;
@@ -85,6 +93,7 @@ export class WsSession implements ConnectionDriver {
     this.#raw = raw;
     raw.on('error', this.#onRawError);
     raw.once('close', this.#onRawClose);
+    raw.once('end', this.#onRawEnd);
   }
 
   /** The upgraded socket, once there is one. */
@@ -107,6 +116,7 @@ export class WsSession implements ConnectionDriver {
     if (raw !== undefined) {
       raw.off('error', this.#onRawError);
       raw.off('close', this.#onRawClose);
+      raw.off('end', this.#onRawEnd);
     }
     this.#raw = undefined;
     this.#ws = ws;
