@@ -3,7 +3,8 @@
  * test, logging in by either mode, and the assertions every behaviour shares.
  */
 import assert from 'node:assert/strict';
-import { afterEach } from 'node:test';
+import { after, afterEach } from 'node:test';
+import type { Logger } from '../../src/core/types.js';
 import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
 import type { HandshakeCredentials, Harness, KnownBugId, Mode, StartOptions, TestClient, TestServer, Verdict } from './harness.js';
 
@@ -15,6 +16,46 @@ export interface Lab {
   defer(cleanup: () => Promise<void> | void): void;
 }
 
+/**
+ * Every log line of every server of the suite, and every credential value a client
+ * sent: after the suite, no line may contain one of them.
+ */
+const logLines: string[] = [];
+const sentCredentials = new Set<string>();
+const record = (obj: object, msg?: string): void => {
+  logLines.push(`${msg ?? ''} ${JSON.stringify(obj)}`);
+};
+const recordingLogger: Logger = { debug: record, info: record, warn: record, error: record };
+
+function remember(value: unknown, depth = 0): void {
+  if (typeof value === 'string') {
+    // Cookies carry `name=value` pairs: remember the values.
+    for (const part of value.split(/[;=]\s*/)) if (part.length >= 8) sentCredentials.add(part);
+    if (value.length >= 8) sentCredentials.add(value);
+  } else if (typeof value === 'object' && value !== null && depth < 6) {
+    for (const v of Object.values(value)) remember(v, depth + 1);
+  }
+}
+
+/** Makes `server` remember what its clients send. */
+function watch(server: TestServer): TestServer {
+  const connect = server.connect.bind(server);
+  return Object.assign(Object.create(server) as TestServer, {
+    connect(options?: Parameters<TestServer['connect']>[0]) {
+      remember(options?.credentials);
+      remember(options?.headers?.cookie);
+      remember(options?.headers?.['x-csrf-token']);
+      const client = connect(options);
+      const authenticate = client.authenticate.bind(client);
+      client.authenticate = (credentials: unknown) => {
+        remember(credentials);
+        authenticate(credentials);
+      };
+      return client;
+    },
+  });
+}
+
 /** Creates the bench of one harness; call it inside that harness's `describe`. */
 export function createLab(harness: Harness): Lab {
   const servers: TestServer[] = [];
@@ -23,10 +64,19 @@ export function createLab(harness: Harness): Lab {
     for (const server of servers.splice(0)) await server.close();
     for (const cleanup of cleanups.splice(0)) await cleanup();
   });
+  after(() => {
+    assert.ok(logLines.length > 0, 'the suite logged nothing: the recording logger is not wired');
+    assert.ok(sentCredentials.size > 0, 'no credential was recorded');
+    for (const line of logLines) {
+      for (const credential of sentCredentials) {
+        assert.ok(!line.includes(credential), `a log line carries a credential the client sent: ${line.slice(0, 200)}`);
+      }
+    }
+  });
   return {
     harness,
     async start(options) {
-      const server = await harness.start(options);
+      const server = watch(await harness.start({ ...options, logger: options.logger ?? recordingLogger }));
       servers.push(server);
       return server;
     },
