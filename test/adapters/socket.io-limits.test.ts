@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { afterEach, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createSocketIoGuard, type SocketIoGuardOptions } from '../../src/adapters/socket.io.js';
+import { createWsGuard } from '../../src/adapters/ws.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
 import { connected, type IoFixture, refused, startIo } from '../helpers/socket-io.js';
 import { waitForEvent } from '../helpers/wait.js';
@@ -87,6 +88,18 @@ describe('Socket.IO: Origin before the engine handshake', () => {
     const plain = await upgradeStatus(fx2.url, { 'x-forwarded-proto': 'https' });
     assert.equal(plain.status, 403, 'X-Forwarded-Proto from an untrusted peer is ignored');
     assert.equal(JSON.parse(plain.body).code, 'tls_required');
+  });
+});
+
+describe('Origin opt-out', () => {
+  it("logs a warning for origins: '*' on both adapters", async () => {
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (_o: object, msg?: string) => void warnings.push(msg ?? '') };
+    const { g } = await setup({ origins: '*', logger });
+    const ws = createWsGuard({ strategies: [passwords], origins: '*', logger });
+    assert.equal(warnings.filter((w) => w.includes("origins: '*'")).length, 2);
+    await ws.close();
+    await g.close();
   });
 });
 

@@ -95,6 +95,12 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
   const resolveAddress = createRequestResolver(options.trustedProxies === undefined ? {} : { trustedProxies: options.trustedProxies });
   const guard = createGuard(options);
   const { clock, logger } = guard.options;
+  if (options.origins === '*') {
+    logger.warn(
+      { path: options.path },
+      "portcullis: origins: '*' turns the Origin check off (Cross-Site WebSocket Hijacking is possible with cookies)",
+    );
+  }
   const ownsWss = options.wss === undefined;
   const wss =
     options.wss ??
