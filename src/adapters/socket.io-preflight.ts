@@ -8,9 +8,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Server } from 'socket.io';
+import { refuseRequest, writeRefusal } from '../core/http-refusal.js';
 import type { AuthError } from '../errors.js';
 import { toAuthError } from '../errors.js';
-import { writeRefusal } from './ws/upgrade.js';
 
 /** A header as one string. */
 export function headerValue(value: string | string[] | undefined): string | undefined {
@@ -20,18 +20,6 @@ export function headerValue(value: string | string[] | undefined): string | unde
 /** True for requests of an existing Engine.IO session (polling requests, transport upgrades). */
 function hasSid(url: string | undefined): boolean {
   return url !== undefined && /[?&]sid=/.test(url);
-}
-
-function refuseRequest(res: ServerResponse, error: AuthError): void {
-  const body = JSON.stringify(error.toJSON());
-  const headers: Record<string, string> = {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': String(Buffer.byteLength(body)),
-    'Cache-Control': 'no-store',
-  };
-  if (error.code === 'rate_limited' || error.retryAfter !== undefined) headers['Retry-After'] = String(Math.ceil(error.retryAfter ?? 1));
-  res.writeHead(error.status, headers);
-  res.end(body);
 }
 
 /**

@@ -13,6 +13,7 @@ import { WebSocketServer } from 'ws';
 import type { AttemptContext, Connection } from '../../core/connection.js';
 import type { Guard, RevokeTarget } from '../../core/guard.js';
 import { createGuard } from '../../core/guard.js';
+import { writeRefusal, writeStatus } from '../../core/http-refusal.js';
 import { describeError } from '../../core/logger.js';
 import { createOriginCheck } from '../../core/origin.js';
 import { createRequestResolver, snapshotRequest } from '../../core/request.js';
@@ -25,7 +26,7 @@ import { resolveWsOptions } from './options.js';
 import type { WsConnectionInfo } from './session.js';
 import { WsSession } from './session.js';
 import type { UpgradeCredentials } from './upgrade.js';
-import { assertUpgradeRequest, pathnameOf, takeUpgradeCredentials, writeRefusal, writeStatus } from './upgrade.js';
+import { assertUpgradeRequest, pathnameOf, takeUpgradeCredentials } from './upgrade.js';
 
 /** Listener of the `connection` event: an authenticated socket for the application. */
 export type WsConnectionListener = (ws: WebSocket, principal: Principal, info: WsConnectionInfo) => void;

@@ -6,9 +6,10 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
+import { writeStatus } from '../../core/http-refusal.js';
 import type { WsGuard } from './guard.js';
 import { kHandleAt } from './guard.js';
-import { pathnameOf, writeStatus } from './upgrade.js';
+import { pathnameOf } from './upgrade.js';
 
 /** Options of {@link createWsRouter}. */
 export interface WsRouterOptions {

@@ -9,13 +9,13 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { AttemptContext, AuthenticatedPayload, Connection, ConnectionDriver } from '../../core/connection.js';
 import type { Guard } from '../../core/guard.js';
+import { writeRefusal } from '../../core/http-refusal.js';
 import { describeError } from '../../core/logger.js';
 import type { Principal } from '../../core/types.js';
 import { AuthError, isAuthError } from '../../errors.js';
 import type { RawData } from './frames.js';
 import { asAuthenticateFrame, authenticatedFrame, expiringFrame, FrameType, parseClientFrame, refreshFailedFrame } from './frames.js';
 import type { HubInternals } from './hub.js';
-import { writeRefusal } from './upgrade.js';
 
 /** What the application learns about a connection (no request object). */
 export interface WsConnectionInfo {

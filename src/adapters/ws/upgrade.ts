@@ -5,8 +5,6 @@
  */
 
 import type { IncomingMessage } from 'node:http';
-import { STATUS_CODES } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { AuthError } from '../../errors.js';
 import { BEARER_PROTOCOL_PREFIX } from './options.js';
 
@@ -87,47 +85,4 @@ export function takeUpgradeCredentials(req: IncomingMessage, ticketParam: string
     if (tickets[0] !== undefined) credentials.ticket = tickets[0];
   }
   return { credentials, explicit: credentials.token !== undefined || credentials.ticket !== undefined };
-}
-
-/** Writes a bare HTTP response (no JSON) and destroys the socket: `404` for an unknown path. */
-export function writeStatus(socket: Duplex, status: number, extraHeaders: Readonly<Record<string, string>> = {}): void {
-  const body = STATUS_CODES[status] ?? 'Error';
-  writeResponse(socket, status, 'text/plain; charset=utf-8', body, extraHeaders);
-}
-
-/**
- * Refuses an upgrade: the status of the code, a JSON body `{ message, code,
- * retryable[, retryAfter] }`, `Retry-After` on 429 / 503 when known,
- * `Connection: close`; then the socket is destroyed. Never a `101`.
- */
-export function writeRefusal(socket: Duplex, error: AuthError): void {
-  const headers: Record<string, string> = {};
-  if (error.code === 'rate_limited' || error.retryAfter !== undefined) {
-    headers['Retry-After'] = String(Math.max(0, Math.ceil(error.retryAfter ?? 1)));
-  }
-  writeResponse(socket, error.status, 'application/json; charset=utf-8', JSON.stringify(error.toJSON()), headers);
-}
-
-function writeResponse(
-  socket: Duplex,
-  status: number,
-  contentType: string,
-  body: string,
-  extraHeaders: Readonly<Record<string, string>>,
-): void {
-  if (socket.destroyed) return;
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const lines = [
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
-    'Connection: close',
-    `Content-Type: ${contentType}`,
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    'Cache-Control: no-store',
-  ];
-  for (const [name, value] of Object.entries(extraHeaders)) lines.push(`${name}: ${value}`);
-  socket.once('finish', () => socket.destroy());
-  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }

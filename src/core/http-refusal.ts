@@ -1,0 +1,66 @@
+/**
+ * HTTP refusals written before any upgrade or Engine.IO handshake: the status of
+ * the code, a JSON body `{ message, code, retryable[, retryAfter] }`,
+ * `Retry-After` on 429 (and whenever known), `Cache-Control: no-store`. Shared by
+ * both adapters.
+ */
+import type { ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { AuthError } from '../errors.js';
+
+/** Writes a bare HTTP response (no JSON) and destroys the socket: `404` for an unknown path. */
+export function writeStatus(socket: Duplex, status: number, extraHeaders: Readonly<Record<string, string>> = {}): void {
+  const body = STATUS_CODES[status] ?? 'Error';
+  writeResponse(socket, status, 'text/plain; charset=utf-8', body, extraHeaders);
+}
+
+/**
+ * Refuses an upgrade: the status of the code, a JSON body `{ message, code,
+ * retryable[, retryAfter] }`, `Retry-After` on 429 / 503 when known,
+ * `Connection: close`; then the socket is destroyed. Never a `101`.
+ */
+export function writeRefusal(socket: Duplex, error: AuthError): void {
+  const headers: Record<string, string> = {};
+  if (error.code === 'rate_limited' || error.retryAfter !== undefined) {
+    headers['Retry-After'] = String(Math.max(0, Math.ceil(error.retryAfter ?? 1)));
+  }
+  writeResponse(socket, error.status, 'application/json; charset=utf-8', JSON.stringify(error.toJSON()), headers);
+}
+
+function writeResponse(
+  socket: Duplex,
+  status: number,
+  contentType: string,
+  body: string,
+  extraHeaders: Readonly<Record<string, string>>,
+): void {
+  if (socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    'Connection: close',
+    `Content-Type: ${contentType}`,
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Cache-Control: no-store',
+  ];
+  for (const [name, value] of Object.entries(extraHeaders)) lines.push(`${name}: ${value}`);
+  socket.once('finish', () => socket.destroy());
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+}
+
+/** Refuses a plain HTTP request (a polling handshake) the same way. */
+export function refuseRequest(res: ServerResponse, error: AuthError): void {
+  const body = JSON.stringify(error.toJSON());
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+    'Cache-Control': 'no-store',
+  };
+  if (error.code === 'rate_limited' || error.retryAfter !== undefined) headers['Retry-After'] = String(Math.ceil(error.retryAfter ?? 1));
+  res.writeHead(error.status, headers);
+  res.end(body);
+}
