@@ -4,7 +4,7 @@
  */
 
 export type { Clock, ManualClock, TimerHandle } from './core/clock.js';
-export { createManualClock, systemClock } from './core/clock.js';
+export { createManualClock, MAX_TIMER_MS, systemClock } from './core/clock.js';
 export type { AttemptContext, AuthenticatedPayload, ConnectionDriver, ConnectionInit } from './core/connection.js';
 export { Connection } from './core/connection.js';
 export type { Deadline, DeadlineQueue } from './core/deadlines.js';
@@ -13,8 +13,15 @@ export type { Guard, GuardStats, RevokeTarget, Verified } from './core/guard.js'
 export { createGuard } from './core/guard.js';
 export type { AuditEvent, CloseReason, ConnectionInfo, Hooks } from './core/hooks.js';
 export { ipKey, normalizeIp } from './core/ip.js';
+export type { RateLimitOptions, RateWindow } from './core/limits.js';
 export { redact, silentLogger } from './core/logger.js';
 export type { GuardOptions, ResolvedGuardOptions } from './core/options.js';
+export { combineHooks } from './core/options.js';
+export type { OriginCheck, OriginCheckOptions } from './core/origin.js';
+export { createOriginCheck } from './core/origin.js';
+export type { ClientAddress, RequestResolver, RequestResolverOptions } from './core/request.js';
+export { createRequestResolver } from './core/request.js';
+export type { RevocationOptions } from './core/revocation.js';
 export type { PayloadLimits } from './core/sanitize.js';
 export { DEFAULT_PAYLOAD_LIMITS, sanitizeCredentials } from './core/sanitize.js';
 export { ConnectionEvent, ConnectionState, nextState, TRANSITIONS } from './core/state-machine.js';
