@@ -1,0 +1,95 @@
+/**
+ * What the load process and the server processes say to each other over the
+ * `fork` IPC channel, and the configuration a server is started with
+ * (`BENCH_CONFIG`, JSON).
+ */
+import type { KeyMaterial } from '../lib/credentials.js';
+
+export type Transport = 'socket.io' | 'ws';
+
+/**
+ * - `vanilla`: the transport alone, speaking the same wire exchange without verifying anything;
+ * - `portcullis`: guarded by the library;
+ * - `baseline`: a hand-rolled `io.use` + `jose.jwtVerify` (Socket.IO, JWT only);
+ * - `floor`: refuses every upgrade with a canned `429` (the least any server can do per attempt).
+ */
+export type Variant = 'vanilla' | 'portcullis' | 'baseline' | 'floor';
+
+export type StrategyName = 'none' | 'ticket' | 'hmac' | 'jwt-hs256' | 'jwt-es256';
+
+/**
+ * `handshake`: credentials in the CONNECT packet / with the upgrade; `message`:
+ * post-connect; `auto`: either (the guard's `auto` mode; a vanilla server treats
+ * it as `handshake`).
+ */
+export type AuthMode = 'handshake' | 'message' | 'auto';
+
+export interface ServerConfig {
+  readonly name: string;
+  readonly transport: Transport;
+  readonly variant: Variant;
+  readonly strategy: StrategyName;
+  readonly mode: AuthMode;
+  readonly keys: KeyMaterial;
+  /** Guard options (portcullis only); library defaults when absent. */
+  readonly guard?: {
+    readonly timeoutMs?: number;
+    readonly maxPending?: number;
+    readonly maxPendingPerIp?: number;
+  };
+  /** Redis URL (cluster nodes only). */
+  readonly redisUrl?: string;
+}
+
+/** Load process → server. */
+export type Command =
+  | { readonly cmd: 'cpu-begin' }
+  | { readonly cmd: 'cpu-end' }
+  | { readonly cmd: 'gc' }
+  | { readonly cmd: 'heap' }
+  | { readonly cmd: 'snapshot'; readonly path: string }
+  | { readonly cmd: 'stats' }
+  | { readonly cmd: 'issue'; readonly n: number; readonly first: number }
+  | { readonly cmd: 'broadcast'; readonly n: number }
+  | { readonly cmd: 'revoke'; readonly userId: string }
+  | { readonly cmd: 'stop' };
+
+export type Request = Command & { readonly id: number };
+
+export type Reply = { readonly id: number; readonly result: unknown } | { readonly id: number; readonly error: string };
+
+/** The first message of a server: it listens. */
+export interface Ready {
+  readonly ready: true;
+  readonly port: number;
+}
+
+/** CPU spent by the server process between `cpu-begin` and `cpu-end`. */
+export interface CpuSample {
+  /** User + system CPU, in microseconds. */
+  readonly cpuUs: number;
+  readonly userUs: number;
+  readonly systemUs: number;
+  readonly wallMs: number;
+}
+
+/** Heap after full collections. */
+export interface HeapSample {
+  readonly heapUsed: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
+  readonly rss: number;
+}
+
+/** Live counts of a server. */
+export interface ServerStats {
+  /** Open TCP connections of the HTTP server (upgraded ones included). */
+  readonly tcp: number;
+  /** Open transport connections (Engine.IO clients, or upgraded + upgrading `ws` sockets). */
+  readonly connections: number;
+  /** Sockets an application broadcast reaches. */
+  readonly members: number;
+  /** Guard counts (portcullis only). */
+  readonly pending: number;
+  readonly authenticated: number;
+}

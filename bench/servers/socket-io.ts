@@ -1,0 +1,111 @@
+/**
+ * A Socket.IO server under test, run as a child of the load process:
+ *
+ * - `vanilla`: no authentication. In `message` mode it speaks the same wire
+ *   exchange as the guard (`auth_required` on connect, `authentication` →
+ *   `authenticated`) without verifying anything, so the pair differs only in
+ *   what the library does.
+ * - `portcullis`: `createSocketIoGuard(io, { strategies, mode })`, defaults otherwise.
+ * - `baseline`: a hand-rolled `io.use` + `jose.jwtVerify` (what an app writes without the library).
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { importJWK, jwtVerify } from 'jose';
+import { Server, type Socket } from 'socket.io';
+import { createSocketIoGuard, type SocketIoGuard } from '../../src/adapters/socket.io.js';
+import { createTicketIssuer } from '../../src/strategies/ticket.js';
+import { secretOf } from '../lib/credentials.js';
+import { readConfig, serve } from './harness.js';
+import type { ServerStats } from './protocol.js';
+import { strategyFor } from './strategies.js';
+
+const config = readConfig();
+const http = createServer();
+const io = new Server(http);
+const nsp = io.of('/');
+let guarded: SocketIoGuard | undefined;
+
+/** The payload every server broadcasts: a small chat message. */
+const NEWS = { room: 'lobby', from: 'system', text: 'the quick brown fox jumps over the lazy dog' };
+
+if (config.variant === 'portcullis') {
+  guarded = createSocketIoGuard(io, { strategies: [strategyFor(config)], mode: config.mode, ...config.guard });
+} else if (config.variant === 'baseline') {
+  // As jose's documentation shows it: the secret's bytes, or an imported public JWK.
+  const jwt = config.strategy === 'jwt-es256' ? 'ES256' : 'HS256';
+  const key = jwt === 'HS256' ? secretOf(config.keys.hs256Secret) : await importJWK(config.keys.es256PublicJwk, 'ES256');
+  const verify = async (token: unknown): Promise<string> => {
+    if (typeof token !== 'string') throw new Error('no token');
+    const { payload } = await jwtVerify(token, key, { algorithms: [jwt] });
+    if (typeof payload.sub !== 'string') throw new Error('no sub');
+    return payload.sub;
+  };
+  if (config.mode === 'handshake') {
+    io.use((socket, next) => {
+      verify((socket.handshake.auth as { token?: unknown }).token).then(
+        (sub) => {
+          socket.data.user = sub;
+          next();
+        },
+        () => next(new Error('unauthorized')),
+      );
+    });
+  } else {
+    io.on('connection', (socket: Socket) => {
+      socket.emit('auth_required', { timeoutMs: 5000 });
+      socket.on('authentication', (auth: { token?: unknown }) => {
+        verify(auth?.token).then(
+          (sub) => {
+            socket.data.user = sub;
+            socket.emit('authenticated', {});
+          },
+          () => socket.emit('unauthorized', { code: 'invalid_credentials' }),
+        );
+      });
+    });
+  }
+} else if (config.mode === 'message') {
+  io.on('connection', (socket: Socket) => {
+    socket.emit('auth_required', { timeoutMs: 5000 });
+    socket.on('authentication', () => socket.emit('authenticated', {}));
+  });
+}
+
+const issuer = guarded === undefined ? undefined : createTicketIssuer({ store: guarded.guard.store, ttlSec: 300 });
+
+const tcpCount = (): Promise<number> => new Promise((resolve) => http.getConnections((_err, n) => resolve(n)));
+
+await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', 4096, resolve));
+
+serve(
+  (http.address() as AddressInfo).port,
+  async (request) => {
+    switch (request.cmd) {
+      case 'stats': {
+        const stats: ServerStats = {
+          tcp: await tcpCount(),
+          connections: io.engine.clientsCount,
+          members: nsp.sockets.size,
+          pending: guarded?.guard.stats.pending ?? 0,
+          authenticated: guarded?.guard.stats.authenticated ?? 0,
+        };
+        return stats;
+      }
+      case 'issue': {
+        if (issuer === undefined) return Array.from({ length: request.n }, (_, i) => `vanilla-${request.first + i}`.padEnd(43, 'x'));
+        const out: string[] = [];
+        for (let i = 0; i < request.n; i++) out.push((await issuer.issue({ id: `user-${request.first + i}` })).ticket);
+        return out;
+      }
+      case 'broadcast':
+        for (let i = 0; i < request.n; i++) io.emit('news', NEWS);
+        return nsp.sockets.size;
+      default:
+        throw new Error(`unknown command ${request.cmd}`);
+    }
+  },
+  async () => {
+    await guarded?.close();
+    io.close();
+  },
+);
