@@ -118,6 +118,78 @@ export function connectionOf(socket: Socket): Connection | undefined {
   return (socket as Tagged)[CONNECTION];
 }
 
+interface DriverConfig {
+  readonly events: SocketIoEventNames;
+  readonly format: (error: AuthError) => Record<string, unknown>;
+  readonly formatVerdict: ((payload: AuthenticatedPayload, socket: Socket) => unknown) | undefined;
+}
+
+/**
+ * How the core talks to one Socket.IO socket. A class rather than closures: one
+ * small object per socket, its methods shared.
+ */
+class SocketIoDriver implements ConnectionDriver {
+  /** The namespace middleware's `next` while the CONNECT is undecided. */
+  next: ((err?: Error) => void) | undefined;
+  readonly #socket: Socket;
+  readonly #config: DriverConfig;
+
+  constructor(socket: Socket, next: ((err?: Error) => void) | undefined, config: DriverConfig) {
+    this.#socket = socket;
+    this.next = next;
+    this.#config = config;
+  }
+
+  admit(): void {
+    this.#socket.nsp.sockets.set(this.#socket.id, this.#socket);
+  }
+
+  authenticated(payload: AuthenticatedPayload): void {
+    const { events, formatVerdict } = this.#config;
+    this.#socket.emit(events.authenticated, formatVerdict === undefined ? payload : formatVerdict(payload, this.#socket));
+  }
+
+  expiring(expiresAt: number): void {
+    this.#socket.emit(this.#config.events.expiring, { expiresAt });
+  }
+
+  refreshFailed(error: AuthError): void {
+    this.#socket.emit(this.#config.events.refreshFailed, this.#config.format(error));
+  }
+
+  close(error: AuthError): void {
+    const next = this.next;
+    const socket = this.#socket;
+    if (next !== undefined) {
+      // Still in the namespace middleware: refuse the CONNECT.
+      this.next = undefined;
+      const err = new Error(error.message) as Error & { data: unknown };
+      err.data =
+        error.retryAfter === undefined
+          ? { code: error.code, retryable: error.retryable }
+          : { code: error.code, retryable: error.retryable, retryAfter: error.retryAfter };
+      next(err);
+      return;
+    }
+    if (!socket.connected) return;
+    socket.emit(this.#config.events.unauthorized, this.#config.format(error));
+    // Close the whole engine connection when this was its only namespace, so a
+    // refused client cannot linger on the transport.
+    const others = (socket.client as unknown as { sockets?: Map<string, Socket> }).sockets;
+    socket.disconnect(others === undefined || others.size <= 1);
+  }
+}
+
+/** Ends `conn` when the engine connection closes (listener outside any middleware scope). */
+function watchEngine(engine: Socket['conn'], conn: Connection): void {
+  engine.once('close', (reason: string) => conn.closed(closeReason(reason)));
+}
+
+/** Ends `conn` when the socket disconnects. */
+function watchSocket(socket: Socket, conn: Connection): void {
+  socket.once('disconnect', (reason: string) => conn.closed(closeReason(reason)));
+}
+
 /** Socket.IO / Engine.IO close reasons that mean the server ended the connection. */
 const SERVER_REASONS = new Set(['server namespace disconnect', 'server shutting down', 'forced close', 'forced server close']);
 
@@ -190,61 +262,27 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   /** True once the engine's own handlers check every new connection (guard attached to a Server). */
   let engineChecked = false;
 
-  const driverFor = (socket: Socket, state: { next: ((err?: Error) => void) | undefined }): ConnectionDriver => ({
-    admit() {
-      socket.nsp.sockets.set(socket.id, socket);
-    },
-    authenticated(payload) {
-      socket.emit(events.authenticated, formatVerdict === undefined ? payload : formatVerdict(payload, socket));
-    },
-    expiring(expiresAt) {
-      socket.emit(events.expiring, { expiresAt });
-    },
-    refreshFailed(error) {
-      socket.emit(events.refreshFailed, format(error));
-    },
-    close(error) {
-      const next = state.next;
-      if (next !== undefined) {
-        // Still in the namespace middleware: refuse the CONNECT.
-        state.next = undefined;
-        const err = new Error(error.message) as Error & { data: unknown };
-        err.data =
-          error.retryAfter === undefined
-            ? { code: error.code, retryable: error.retryable }
-            : { code: error.code, retryable: error.retryable, retryAfter: error.retryAfter };
-        next(err);
-        return;
-      }
-      if (!socket.connected) return;
-      socket.emit(events.unauthorized, format(error));
-      // Close the whole engine connection when this was its only namespace, so a
-      // refused client cannot linger on the transport.
-      const others = (socket.client as unknown as { sockets?: Map<string, Socket> }).sockets;
-      socket.disconnect(others === undefined || others.size <= 1);
-    },
-  });
+  const shared: DriverConfig = { events, format, formatVerdict };
 
   const middleware = Object.assign(
     (socket: Socket, next: (err?: Error) => void): void => {
       const handshake = socket.handshake;
       const address = resolveAddress(socket.request);
       const ip = address.ip;
-      const state: { next: ((err?: Error) => void) | undefined } = { next };
+      const state = new SocketIoDriver(socket, next, shared);
       let conn: Connection;
       try {
         checkTransport(socket.request, address);
-        conn = guard.open({ id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip, socket }, driverFor(socket, state));
+        conn = guard.open({ id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip, socket }, state);
       } catch (err) {
         const error = toAuthError(err);
         guard.rejected(error, { phase: 'handshake', transport: 'socket.io', namespace: socket.nsp.name, ip, connectionId: socket.id });
-        driverFor(socket, state).close(error);
+        state.close(error);
         return;
       }
       (socket as Tagged)[CONNECTION] = conn;
       // A client that leaves before CONNECT completes: end the connection once.
-      const engine = socket.conn;
-      engine.once('close', (reason: string) => conn.closed(closeReason(reason)));
+      watchEngine(socket.conn, conn);
       const auth = handshake.auth as unknown;
       const hasAuth = typeof auth === 'object' && auth !== null && Object.keys(auth).length > 0;
       const byMessage = mode === 'message' || (mode === 'auto' && !hasAuth && !hasAmbientCredentials(socket));
@@ -297,7 +335,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       socket.disconnect(true);
       return;
     }
-    socket.once('disconnect', (reason: string) => conn.closed(closeReason(reason)));
+    watchSocket(socket, conn);
     if (conn.pending) {
       // Isolation: out of nsp.sockets until admitted, so no broadcast finds it.
       socket.nsp.sockets.delete(socket.id);
@@ -315,11 +353,11 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   function adoptRecovered(socket: Socket): Connection | undefined {
     const principal = socket.data?.principal as Principal | undefined;
     if (!isPrincipal(principal)) return undefined;
-    const state: { next: ((err?: Error) => void) | undefined } = { next: undefined };
+    const state = new SocketIoDriver(socket, undefined, shared);
     try {
       const conn = guard.open(
         { id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip: socket.handshake.address, socket },
-        driverFor(socket, state),
+        state,
       );
       (socket as Tagged)[CONNECTION] = conn;
       conn.accept(principal, 'handshake', 'recovery', guard.clock.now());

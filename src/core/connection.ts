@@ -251,8 +251,15 @@ export class Connection implements ConnectionInfo {
   }
 
   #context(phase: AuthPhase, attempt: AttemptContext): AuthContext {
+    // A plain literal: spreading `attempt` and adding properties is an order of magnitude slower.
     return {
-      ...attempt,
+      origin: attempt.origin,
+      secure: attempt.secure,
+      headers: attempt.headers,
+      url: attempt.url,
+      peerCertificate: attempt.peerCertificate,
+      peerAuthorized: attempt.peerAuthorized,
+      socket: attempt.socket,
       transport: this.transport,
       phase,
       connectionId: this.id,

@@ -14,14 +14,18 @@ export interface Deadline {
 
 interface Entry extends Deadline {
   at: number;
-  fn: () => void;
+  fn: (arg: never) => void;
+  arg: unknown;
   /** Position in the heap, -1 once fired or cancelled. */
   index: number;
 }
 
 export interface DeadlineQueue {
-  /** Calls `fn` at epoch time `at` (or on the next tick if already due). */
-  schedule(at: number, fn: () => void): Deadline;
+  /**
+   * Calls `fn(arg)` at epoch time `at` (or on the next tick if already due). Passing
+   * a shared `fn` and the object as `arg` avoids a closure per entry.
+   */
+  schedule<T = undefined>(at: number, fn: (arg: T) => void, arg?: T): Deadline;
   /** Cancels a deadline. Idempotent. */
   cancel(deadline: Deadline | undefined): void;
   /** Number of deadlines waiting. */
@@ -108,7 +112,7 @@ export function createDeadlineQueue(clock: Clock, onError: (err: unknown) => voi
       if (head === undefined || head.at > now) break;
       removeAt(0);
       try {
-        head.fn();
+        head.fn(head.arg as never);
       } catch (err) {
         onError(err);
       }
@@ -117,8 +121,8 @@ export function createDeadlineQueue(clock: Clock, onError: (err: unknown) => voi
   };
 
   return {
-    schedule(at, fn) {
-      const e: Entry = { at, fn, index: heap.length };
+    schedule(at, fn, arg) {
+      const e: Entry = { at, fn: fn as (arg: never) => void, arg, index: heap.length };
       heap.push(e);
       up(e.index);
       arm();

@@ -17,7 +17,7 @@ import type { AuditEvent, CloseReason, ConnectionInfo } from './hooks.js';
 import { ipKey } from './ip.js';
 import type { RateLimiter } from './limits.js';
 import { countsAsFailure, createRateLimiter } from './limits.js';
-import { describeError, scrubError } from './logger.js';
+import { describeError, scrubError, silentLogger } from './logger.js';
 import type { GuardOptions, ResolvedGuardOptions } from './options.js';
 import { resolveGuardOptions } from './options.js';
 import type { Revocations, RevokeTarget } from './revocation.js';
@@ -148,9 +148,12 @@ export function createGuard(options: GuardOptions): Guard {
     }
   };
 
+  const logs = logger !== silentLogger;
   const audit = (event: AuditEvent): void => {
     const { type } = event;
-    if (type === 'rejected') {
+    if (!logs) {
+      // nothing to build for the silent logger
+    } else if (type === 'rejected') {
       logger.info(
         {
           event: type,
@@ -216,8 +219,8 @@ export function createGuard(options: GuardOptions): Guard {
       const at = conn.principal?.expiresAt;
       if (at === undefined) return;
       const warnAt = at - opts.expiringLeadMs;
-      if (opts.expiringLeadMs > 0) conn.warnDeadline = deadlines.schedule(Math.max(warnAt, clock.now()), () => conn.warn());
-      conn.deadline = deadlines.schedule(at, () => conn.terminate(new AuthError('token_expired', { detail: 'expired while connected' })));
+      if (opts.expiringLeadMs > 0) conn.warnDeadline = deadlines.schedule(Math.max(warnAt, clock.now()), warnConnection, conn);
+      conn.deadline = deadlines.schedule(at, expireConnection, conn);
     },
     onTransition(conn, from, to) {
       if (from === 'pending' && to !== 'pending') leavePending(conn);
@@ -247,6 +250,19 @@ export function createGuard(options: GuardOptions): Guard {
     audit,
     recentlyRevoked: (principal) => revocations?.recentlyRevoked(principal) === true,
   };
+
+  // Shared deadline callbacks: the connection travels as the argument, no closure per socket.
+  function warnConnection(conn: Connection): void {
+    conn.warn();
+  }
+  function expireConnection(conn: Connection): void {
+    conn.terminate(new AuthError('token_expired', { detail: 'expired while connected' }));
+  }
+  function timeoutConnection(conn: Connection): void {
+    if (!conn.pending) return;
+    audit({ type: 'timeout', at: clock.now(), connection: conn });
+    conn.terminate(new AuthError('auth_timeout'));
+  }
 
   function snapshot(conn: Connection): ConnectionInfo {
     return {
@@ -354,13 +370,7 @@ export function createGuard(options: GuardOptions): Guard {
       live.set(conn.id, conn);
       pendingCount++;
       pendingByIp.set(key, (pendingByIp.get(key) ?? 0) + 1);
-      if (opts.timeoutMs !== false) {
-        conn.deadline = deadlines.schedule(clock.now() + opts.timeoutMs, () => {
-          if (!conn.pending) return;
-          audit({ type: 'timeout', at: clock.now(), connection: conn });
-          conn.terminate(new AuthError('auth_timeout'));
-        });
-      }
+      if (opts.timeoutMs !== false) conn.deadline = deadlines.schedule(clock.now() + opts.timeoutMs, timeoutConnection, conn);
       return conn;
     },
     checkPendingBudget,

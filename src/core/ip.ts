@@ -7,6 +7,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`; anything else unchanged (lower-cased). */
 export function normalizeIp(ip: string): string {
+  if (!ip.includes(':')) return ip;
   const lower = ip.toLowerCase();
   if (lower.startsWith('::ffff:') && isIPv4(lower.slice(7))) return lower.slice(7);
   return lower;
@@ -24,6 +25,7 @@ function expandIPv6(ip: string): string[] {
 
 /** The rate-limit key of an address: the IPv4 address, or the IPv6 /64 prefix. */
 export function ipKey(ip: string): string {
+  if (!ip.includes(':')) return ip; // IPv4: the common case, no regex
   const n = normalizeIp(ip);
   if (isIPv6(n)) {
     const groups = expandIPv6(n);
