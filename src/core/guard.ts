@@ -102,22 +102,34 @@ export interface GuardInternals {
   recentlyRevoked(principal: Principal): boolean;
 }
 
-function addToIndex(index: Map<string, Set<Connection>>, key: string | undefined, conn: Connection): void {
+/**
+ * Principal index: a key maps to its one connection, or to a set once a second
+ * connection shares it (most users have one socket: no `Set` per socket).
+ */
+type Index = Map<string, Connection | Set<Connection>>;
+
+function addToIndex(index: Index, key: string | undefined, conn: Connection): void {
   if (key === undefined) return;
-  let set = index.get(key);
-  if (set === undefined) {
-    set = new Set();
-    index.set(key, set);
-  }
-  set.add(conn);
+  const entry = index.get(key);
+  if (entry === undefined) index.set(key, conn);
+  else if (entry instanceof Set) entry.add(conn);
+  else if (entry !== conn) index.set(key, new Set([entry, conn]));
 }
 
-function removeFromIndex(index: Map<string, Set<Connection>>, key: string | undefined, conn: Connection): void {
+function removeFromIndex(index: Index, key: string | undefined, conn: Connection): void {
   if (key === undefined) return;
-  const set = index.get(key);
-  if (set === undefined) return;
-  set.delete(conn);
-  if (set.size === 0) index.delete(key);
+  const entry = index.get(key);
+  if (entry === conn) index.delete(key);
+  else if (entry instanceof Set) {
+    entry.delete(conn);
+    if (entry.size === 1) index.set(key, entry.values().next().value as Connection);
+  }
+}
+
+function lookup(index: Index, key: string | undefined): Connection[] {
+  if (key === undefined) return [];
+  const entry = index.get(key);
+  return entry === undefined ? [] : entry instanceof Set ? [...entry] : [entry];
 }
 
 /** Creates a guard. Throws `TypeError` on inconsistent options. */
@@ -133,9 +145,9 @@ export function createGuard(options: GuardOptions): Guard {
   const pendingByIp = new Map<string, number>();
   let pendingCount = 0;
   let authenticatedCount = 0;
-  const byUser = new Map<string, Set<Connection>>();
-  const bySession = new Map<string, Set<Connection>>();
-  const byToken = new Map<string, Set<Connection>>();
+  const byUser: Index = new Map();
+  const bySession: Index = new Map();
+  const byToken: Index = new Map();
   const limiter: RateLimiter = createRateLimiter(store, opts.rateLimits);
   const revocations: Revocations | undefined =
     opts.revocation === false ? undefined : createRevocations(store, clock, logger, opts.revocation, (target) => revokeLocal(target));
@@ -334,14 +346,11 @@ export function createGuard(options: GuardOptions): Guard {
   function revokeLocal(target: RevokeTarget): number {
     const candidates =
       target.userId !== undefined
-        ? byUser.get(target.userId)
+        ? lookup(byUser, target.userId)
         : target.sessionId !== undefined
-          ? bySession.get(target.sessionId)
-          : target.tokenId !== undefined
-            ? byToken.get(target.tokenId)
-            : undefined;
-    if (candidates === undefined) return 0;
-    const matches = [...candidates].filter(
+          ? lookup(bySession, target.sessionId)
+          : lookup(byToken, target.tokenId);
+    const matches = candidates.filter(
       (c) =>
         (target.userId === undefined || c.principal?.id === target.userId) &&
         (target.sessionId === undefined || c.principal?.sessionId === target.sessionId) &&
