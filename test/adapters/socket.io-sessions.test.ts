@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import { SignJWT } from 'jose';
 import type { Socket } from 'socket.io';
 import { createSocketIoGuard, type SocketIoGuardOptions } from '../../src/adapters/socket.io.js';
 import { createManualClock, type ManualClock } from '../../src/core/clock.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
+import { createJwtStrategy } from '../../src/strategies/jwt.js';
 import { connected, type IoFixture, refused, startIo } from '../helpers/socket-io.js';
 import { waitForEvent, waitUntil } from '../helpers/wait.js';
 
@@ -136,6 +138,33 @@ describe('Socket.IO live sessions', () => {
     assert.equal(await g.revoke({ sessionId: 's1' }), 1);
     assert.equal((await refusal).code, 'revoked');
     assert.equal(s2.connected, true);
+  });
+});
+
+describe('Socket.IO live sessions with real short-lived JWTs (wall clock)', () => {
+  it('warns, accepts an in-band refresh, and expires a socket that did not refresh', async () => {
+    const secret = new TextEncoder().encode('a-test-secret-of-at-least-32-bytes!!');
+    const mint = (sub: string, ttlSec: number) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(sub)
+        .setIssuedAt()
+        .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSec)
+        .sign(secret);
+    fx = await startIo();
+    createSocketIoGuard(fx.io, { strategies: createJwtStrategy({ algorithms: ['HS256'], secret }), expiringLeadMs: 1500 });
+    const keeper = fx.client('/', { auth: { token: await mint('keeper', 2) } });
+    const idle = fx.client('/', { auth: { token: await mint('idle', 2) } });
+    await Promise.all([connected(keeper), connected(idle)]);
+    const warned = await waitForEvent<{ expiresAt: number }>(keeper, 'auth_expiring', 3000);
+    assert.ok(warned.expiresAt > Date.now());
+    keeper.emit('authentication', { token: await mint('keeper', 60) });
+    const refreshed = await waitForEvent<{ expiresAt: number }>(keeper, 'authenticated', 3000);
+    assert.ok(refreshed.expiresAt > Date.now() + 50_000);
+    const expired = await waitForEvent<{ code: string }>(idle, 'unauthorized', 4000);
+    assert.equal(expired.code, 'token_expired');
+    assert.ok(Date.now() >= warned.expiresAt - 50, 'not expired before exp');
+    assert.equal(keeper.connected, true);
   });
 });
 
