@@ -13,6 +13,7 @@ import type { Namespace, Server, Socket } from 'socket.io';
 import type { AttemptContext, AuthenticatedPayload, Connection, ConnectionDriver } from '../core/connection.js';
 import type { Guard, RevokeTarget } from '../core/guard.js';
 import { createGuard } from '../core/guard.js';
+import { describeError } from '../core/logger.js';
 import type { GuardOptions } from '../core/options.js';
 import type { OriginCheckOptions } from '../core/origin.js';
 import { createOriginCheck } from '../core/origin.js';
@@ -289,7 +290,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       // Without the engine-level preflight (guard on a namespace), count the handshake here.
       const admitted: Promise<boolean> = engineChecked
         ? Promise.resolve(true)
-        : guard.admit(ip).then(
+        : guard.admit(ip, { pendingBudget: false }).then(
             () => true,
             (err: unknown) => {
               const error = toAuthError(err);
@@ -304,25 +305,31 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
               return false;
             },
           );
-      void admitted.then(async (ok) => {
-        if (!ok) return;
-        // Auto mode with only ambient credentials (a cookie, a certificate): if no strategy
-        // recognises them, the socket stays pending and may authenticate by message.
-        const outcome = byMessage
-          ? 'missing'
-          : await conn.submit(auth, handshakeContext(socket, address), true, mode === 'auto' && !hasAuth);
-        if (state.next === undefined) return;
-        if (outcome === 'missing' && conn.pending) {
-          state.next = undefined;
-          next();
-          return;
-        }
-        if (conn.authenticated) {
-          state.next = undefined;
-          socket.data.principal = conn.principal;
-          next();
-        }
-      });
+      void admitted
+        .then(async (ok) => {
+          if (!ok) return;
+          // Auto mode with only ambient credentials (a cookie, a certificate): if no strategy
+          // recognises them, the socket stays pending and may authenticate by message.
+          const outcome = byMessage
+            ? 'missing'
+            : await conn.submit(auth, handshakeContext(socket, address), true, mode === 'auto' && !hasAuth);
+          if (state.next === undefined) return;
+          if (outcome === 'missing' && conn.pending) {
+            state.next = undefined;
+            next();
+            return;
+          }
+          if (conn.authenticated) {
+            state.next = undefined;
+            socket.data.principal = conn.principal;
+            next();
+          }
+        })
+        .catch((err: unknown) => {
+          // A bug must refuse this socket, never become an unhandled rejection.
+          logger.error({ connectionId: socket.id, ...describeError(err) }, 'portcullis: handshake failed');
+          conn.terminate(toAuthError(err));
+        });
     },
     { [MIDDLEWARE]: true },
   );

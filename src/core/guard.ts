@@ -58,9 +58,10 @@ export interface Guard {
   /**
    * Counts a new connection attempt from `ip` against the handshake rate and checks
    * the pending budget; call it before the upgrade. Throws `rate_limited` (or
-   * `unavailable` when the store is down).
+   * `unavailable` when the store is down). `pendingBudget: false` skips the budget
+   * check, for a caller that already opened the connection (which checked it).
    */
-  admit(ip: string): Promise<void>;
+  admit(ip: string, options?: { pendingBudget?: boolean }): Promise<void>;
   /** Closes every local connection matching `target` with `revoked`. Returns how many closed. */
   revokeLocal(target: RevokeTarget): number;
   /**
@@ -383,8 +384,8 @@ export function createGuard(options: GuardOptions): Guard {
       return conn;
     },
     checkPendingBudget,
-    async admit(ip) {
-      checkPendingBudget(ip);
+    async admit(ip, admitOptions) {
+      if (admitOptions?.pendingBudget !== false) checkPendingBudget(ip);
       if (limiter.enabled) await limiter.handshake(ip);
     },
     revokeLocal,

@@ -119,6 +119,16 @@ describe('Socket.IO: abuse limits', () => {
     await waitForEvent(next, 'auth_required');
   });
 
+  it('on a namespace-only guard, enforces the pending cap in the middleware, exactly', async () => {
+    fx = await startIo();
+    const g = createSocketIoGuard(fx.io.of('/room'), { strategies: [passwords], mode: 'message', maxPendingPerIp: 2 });
+    const held = [fx.client('/room'), fx.client('/room')];
+    await Promise.all(held.map((c) => waitForEvent(c, 'auth_required')));
+    const third = await refused(fx.client('/room'));
+    assert.deepEqual(third.data, { code: 'rate_limited', retryable: true, retryAfter: 1 });
+    assert.equal(g.guard.stats.pending, 2);
+  });
+
   it('limits handshakes per IP per window', async () => {
     const { fx } = await setup({ rateLimits: { handshakesPerIp: { max: 4, windowMs: 60_000 } } });
     for (let i = 0; i < 4; i++) await connected(fx.client('/', { auth: { username: 'u', password: 'secret' } }));
