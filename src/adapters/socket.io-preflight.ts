@@ -12,11 +12,6 @@ import { refuseRequest, writeRefusal } from '../core/http-refusal.js';
 import type { AuthError } from '../errors.js';
 import { toAuthError } from '../errors.js';
 
-/** A header as one string. */
-export function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
 /** True for requests of an existing Engine.IO session (polling requests, transport upgrades). */
 function hasSid(url: string | undefined): boolean {
   return url !== undefined && /[?&]sid=/.test(url);

@@ -18,12 +18,12 @@ import type { GuardOptions } from '../core/options.js';
 import type { OriginCheckOptions } from '../core/origin.js';
 import { createOriginCheck } from '../core/origin.js';
 import type { ClientAddress } from '../core/request.js';
-import { createRequestResolver } from '../core/request.js';
+import { createRequestResolver, headerValue } from '../core/request.js';
 import type { Principal } from '../core/types.js';
 import type { AuthError } from '../errors.js';
 import { AuthError as AuthErrorClass, toAuthError } from '../errors.js';
 import { handshakeContext } from './socket.io-context.js';
-import { headerValue, installPreflight } from './socket.io-preflight.js';
+import { installPreflight } from './socket.io-preflight.js';
 
 /** Event names of the post-connect protocol (PROTOCOL.md §3). */
 export interface SocketIoEventNames {
@@ -60,7 +60,7 @@ export interface SocketIoGuardOptions extends GuardOptions, Pick<OriginCheckOpti
    * the guard is attached to a `Server`, and in the namespace middleware.
    * @default same-origin only (Origin host = Host header, scheme matches TLS); no Origin header passes
    */
-  origins?: OriginCheckOptions['origins'];
+  origins?: NonNullable<OriginCheckOptions['origins']>;
   /**
    * Exact IPs of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
    * @default [] (headers ignored)
@@ -246,13 +246,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   const { logger } = guard.options;
   const owner = {};
   const detachers: (() => void)[] = [];
-  const checkOrigin = createOriginCheck({
-    ...(options.origins === undefined ? {} : { origins: options.origins }),
-    ...(options.allowNull === undefined ? {} : { allowNull: options.allowNull }),
-    ...(options.requireOrigin === undefined ? {} : { requireOrigin: options.requireOrigin }),
-  });
-  if (options.origins === '*')
-    logger.warn({}, "portcullis: origins: '*' turns the Origin check off (Cross-Site WebSocket Hijacking is possible with cookies)");
+  const checkOrigin = createOriginCheck(options, logger);
   const resolveAddress = createRequestResolver({ trustedProxies: options.trustedProxies ?? [] });
   const requireTls = options.requireTls ?? false;
   /** Origin and TLS: synchronous, cheap. Throws `AuthError`. */

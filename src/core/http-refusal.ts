@@ -21,11 +21,15 @@ export function writeStatus(socket: Duplex, status: number, extraHeaders: Readon
  * `Connection: close`; then the socket is destroyed. Never a `101`.
  */
 export function writeRefusal(socket: Duplex, error: AuthError): void {
-  const headers: Record<string, string> = {};
+  writeResponse(socket, error.status, 'application/json; charset=utf-8', JSON.stringify(error.toJSON()), retryAfterHeader(error, {}));
+}
+
+/** Adds `Retry-After` (seconds) to `headers` on 429 and whenever the error knows it. */
+function retryAfterHeader(error: AuthError, headers: Record<string, string>): Record<string, string> {
   if (error.code === 'rate_limited' || error.retryAfter !== undefined) {
     headers['Retry-After'] = String(Math.max(0, Math.ceil(error.retryAfter ?? 1)));
   }
-  writeResponse(socket, error.status, 'application/json; charset=utf-8', JSON.stringify(error.toJSON()), headers);
+  return headers;
 }
 
 function writeResponse(
@@ -55,12 +59,11 @@ function writeResponse(
 /** Refuses a plain HTTP request (a polling handshake) the same way. */
 export function refuseRequest(res: ServerResponse, error: AuthError): void {
   const body = JSON.stringify(error.toJSON());
-  const headers: Record<string, string> = {
+  const headers = retryAfterHeader(error, {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': String(Buffer.byteLength(body)),
     'Cache-Control': 'no-store',
-  };
-  if (error.code === 'rate_limited' || error.retryAfter !== undefined) headers['Retry-After'] = String(Math.ceil(error.retryAfter ?? 1));
+  });
   res.writeHead(error.status, headers);
   res.end(body);
 }

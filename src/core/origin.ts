@@ -9,6 +9,7 @@
  * is another origin than `https://app.example.com`).
  */
 import { AuthError } from '../errors.js';
+import type { Logger } from './types.js';
 
 /** Options for {@link createOriginCheck}. */
 export interface OriginCheckOptions {
@@ -106,9 +107,9 @@ function sameOrigin(parsed: ParsedOrigin, host: string | undefined, secure: bool
 /**
  * Creates an origin check. Throws `TypeError` on an invalid option (an allowlist
  * entry that is not a bare `scheme://host[:port]` origin, for instance one with a
- * trailing slash or a path).
+ * trailing slash or a path). The explicit opt-out `'*'` is logged as a warning on `logger`.
  */
-export function createOriginCheck(options: OriginCheckOptions = {}): OriginCheck {
+export function createOriginCheck(options: OriginCheckOptions = {}, logger?: Logger): OriginCheck {
   const { origins } = options;
   const allowNull = options.allowNull ?? false;
   const requireOrigin = options.requireOrigin ?? false;
@@ -120,6 +121,7 @@ export function createOriginCheck(options: OriginCheckOptions = {}): OriginCheck
     allowed = sameOrigin;
   } else if (origins === '*') {
     allowed = undefined;
+    logger?.warn({}, "portcullis: origins: '*' turns the Origin check off (Cross-Site WebSocket Hijacking is possible with cookies)");
   } else if (typeof origins === 'function') {
     allowed = (parsed) => origins(parsed.origin) === true;
   } else if (Array.isArray(origins)) {

@@ -33,9 +33,9 @@ export interface ClientAddress {
 /** Resolves the {@link ClientAddress} of a request. */
 export type RequestResolver = (req: IncomingMessage) => ClientAddress;
 
-function headerValue(value: string | string[] | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  return Array.isArray(value) ? value.join(',') : value;
+/** A request header as one string (repeated values joined with `, `, as Node joins them). */
+export function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 /** True when the socket under `req` is a TLS socket (Node terminated TLS). */
@@ -105,6 +105,19 @@ export function peerCertificateOf(req: IncomingMessage): { certificate: PeerCert
     certificate = undefined;
   }
   return { certificate, authorized: socket.authorized === true };
+}
+
+/** `context` with its transport socket set, as a plain literal (no spread on a per-socket path). */
+export function withSocket(context: AttemptContext, socket: unknown): AttemptContext {
+  return {
+    headers: context.headers,
+    url: context.url,
+    origin: context.origin,
+    secure: context.secure,
+    peerCertificate: context.peerCertificate,
+    peerAuthorized: context.peerAuthorized,
+    socket,
+  };
 }
 
 /**

@@ -16,7 +16,7 @@ import { createGuard } from '../../core/guard.js';
 import { writeRefusal, writeStatus } from '../../core/http-refusal.js';
 import { describeError } from '../../core/logger.js';
 import { createOriginCheck } from '../../core/origin.js';
-import { createRequestResolver, snapshotRequest } from '../../core/request.js';
+import { createRequestResolver, headerValue, snapshotRequest } from '../../core/request.js';
 import type { Principal } from '../../core/types.js';
 import { AuthError, toAuthError } from '../../errors.js';
 import type { Hub } from './hub.js';
@@ -81,27 +81,13 @@ export interface WsGuard {
   [kHandleAt](req: IncomingMessage, socket: Duplex, head: Buffer, route: string | undefined): void;
 }
 
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
 /** Creates a `ws` guard. Throws `TypeError` on invalid options. */
 export function createWsGuard(options: WsGuardOptions): WsGuard {
   const cfg = resolveWsOptions(options);
-  const checkOrigin = createOriginCheck({
-    ...(options.origins === undefined ? {} : { origins: options.origins }),
-    ...(options.allowNull === undefined ? {} : { allowNull: options.allowNull }),
-    ...(options.requireOrigin === undefined ? {} : { requireOrigin: options.requireOrigin }),
-  });
   const resolveAddress = createRequestResolver(options.trustedProxies === undefined ? {} : { trustedProxies: options.trustedProxies });
   const guard = createGuard(options);
   const { clock, logger } = guard.options;
-  if (options.origins === '*') {
-    logger.warn(
-      { path: options.path },
-      "portcullis: origins: '*' turns the Origin check off (Cross-Site WebSocket Hijacking is possible with cookies)",
-    );
-  }
+  const checkOrigin = createOriginCheck(options, logger);
   const ownsWss = options.wss === undefined;
   const wss =
     options.wss ??

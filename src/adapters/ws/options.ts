@@ -42,7 +42,7 @@ export interface WsGuardOptions extends GuardOptions, Pick<OriginCheckOptions, '
    * or a predicate given the normalised origin. See `createOriginCheck`.
    * @default same-origin only (Origin host = Host header, scheme matches TLS)
    */
-  origins?: OriginCheckOptions['origins'];
+  origins?: NonNullable<OriginCheckOptions['origins']>;
   /**
    * Exact IPs of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto`
    * are believed (only when the direct peer is one of them).

@@ -11,6 +11,7 @@ import type { AttemptContext, AuthenticatedPayload, Connection, ConnectionDriver
 import type { Guard } from '../../core/guard.js';
 import { writeRefusal } from '../../core/http-refusal.js';
 import { describeError } from '../../core/logger.js';
+import { withSocket } from '../../core/request.js';
 import type { Principal } from '../../core/types.js';
 import { AuthError, isAuthError } from '../../errors.js';
 import type { RawData } from './frames.js';
@@ -56,7 +57,7 @@ export function authenticatedPayload(principal: Principal): AuthenticatedPayload
 export class WsSession implements ConnectionDriver {
   readonly id: string;
   readonly #host: SessionHost;
-  readonly #context: AttemptContext;
+  #context: AttemptContext;
   readonly #ip: string;
   readonly #namespace: string;
   /** Set by the guard right after `guard.open`. */
@@ -132,6 +133,8 @@ export class WsSession implements ConnectionDriver {
     if (conn === undefined) return;
     // Hooks see the WebSocket as `connection.socket` from now on (it did not exist when the connection opened).
     conn.bindSocket(ws);
+    // Strategies see it too, on the first message and on refreshes.
+    this.#context = withSocket(this.#context, ws);
     const principal = conn.principal;
     if (conn.authenticated && principal !== undefined) {
       this.admit();
@@ -230,12 +233,18 @@ export class WsSession implements ConnectionDriver {
   }
 
   #submit(conn: Connection, payload: unknown): void {
-    conn.submit(payload, { ...this.#context, socket: this.#ws }).catch((err: unknown) => {
+    conn.submit(payload, this.#context).catch((err: unknown) => {
       this.#host.guard.options.logger.error({ connectionId: this.id, ...describeError(err) }, 'portcullis: ws submit failed');
     });
   }
 
   #refuse(conn: Connection, error: AuthError): void {
+    this.#report(error);
+    conn.terminate(error);
+  }
+
+  /** Reports a refusal of a pending socket's message for audit. */
+  #report(error: AuthError): void {
     this.#host.guard.rejected(error, {
       phase: 'message',
       transport: 'ws',
@@ -243,7 +252,6 @@ export class WsSession implements ConnectionDriver {
       ip: this.#ip,
       connectionId: this.id,
     });
-    conn.terminate(error);
   }
 
   #send(frame: string): void {
@@ -255,14 +263,7 @@ export class WsSession implements ConnectionDriver {
     const conn = this.conn;
     // `ws` closes the socket itself after an error (1009 for a frame over maxPayload, 1002 for a protocol error).
     if (conn?.pending === true) {
-      const error = new AuthError('invalid_request', { detail: `ws: ${err.code ?? 'socket error'}` });
-      this.#host.guard.rejected(error, {
-        phase: 'message',
-        transport: 'ws',
-        namespace: this.#namespace,
-        ip: this.#ip,
-        connectionId: this.id,
-      });
+      this.#report(new AuthError('invalid_request', { detail: `ws: ${err.code ?? 'socket error'}` }));
       conn.closed('invalid_request');
     }
     this.#host.guard.options.logger.debug({ connectionId: this.id, ...describeError(err) }, 'portcullis: ws socket error');
