@@ -248,6 +248,17 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   const detachers: (() => void)[] = [];
   const checkOrigin = createOriginCheck(options, logger);
   const resolveAddress = createRequestResolver({ trustedProxies: options.trustedProxies ?? [] });
+  // One resolution per Engine.IO request: the preflight, the middleware and every
+  // authentication message of its sockets read the same request.
+  const addresses = new WeakMap<IncomingMessage, ClientAddress>();
+  const addressOf = (req: IncomingMessage): ClientAddress => {
+    let address = addresses.get(req);
+    if (address === undefined) {
+      address = resolveAddress(req);
+      addresses.set(req, address);
+    }
+    return address;
+  };
   const requireTls = options.requireTls ?? false;
   /** Origin and TLS: synchronous, cheap. Throws `AuthError`. */
   const checkTransport = (req: IncomingMessage, address: ClientAddress): void => {
@@ -262,12 +273,13 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   const middleware = Object.assign(
     (socket: Socket, next: (err?: Error) => void): void => {
       const handshake = socket.handshake;
-      const address = resolveAddress(socket.request);
+      const address = addressOf(socket.request);
       const ip = address.ip;
       const state = new SocketIoDriver(socket, next, shared);
       let conn: Connection;
       try {
-        checkTransport(socket.request, address);
+        // With the engine-level preflight, this very request was checked already.
+        if (!engineChecked) checkTransport(socket.request, address);
         conn = guard.open({ id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip, socket }, state);
       } catch (err) {
         const error = toAuthError(err);
@@ -403,7 +415,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     if (conn === undefined) return;
     const args = packet.data;
     if (Array.isArray(args) && args[0] === events.authentication) {
-      void conn.submit(args[1], handshakeContext(this, resolveAddress(this.request))).then(() => {
+      void conn.submit(args[1], handshakeContext(this, addressOf(this.request))).then(() => {
         if (conn.authenticated) this.data.principal = conn.principal;
       });
       return;
@@ -458,11 +470,11 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
         installPreflight(
           server,
           (req) => {
-            const address = resolveAddress(req);
+            const address = addressOf(req);
             checkTransport(req, address);
             return guard.admit(address.ip);
           },
-          (req, error) => guard.rejected(error, { phase: 'upgrade', transport: 'socket.io', namespace: '/', ip: resolveAddress(req).ip }),
+          (req, error) => guard.rejected(error, { phase: 'upgrade', transport: 'socket.io', namespace: '/', ip: addressOf(req).ip }),
         ),
       );
     } else {
