@@ -369,7 +369,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     const state = new SocketIoDriver(socket, undefined, shared);
     try {
       const conn = guard.open(
-        { id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip: socket.handshake.address, socket },
+        { id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip: addressOf(socket.request).ip, socket },
         state,
       );
       (socket as Tagged)[CONNECTION] = conn;
