@@ -155,13 +155,16 @@ describe('Socket.IO live sessions with real short-lived JWTs (wall clock)', () =
     createSocketIoGuard(fx.io, { strategies: createJwtStrategy({ algorithms: ['HS256'], secret }), expiringLeadMs: 1500 });
     const keeper = fx.client('/', { auth: { token: await mint('keeper', 2) } });
     const idle = fx.client('/', { auth: { token: await mint('idle', 2) } });
+    // Listen before connecting: with exp at a whole second, the warning may be due at once.
+    const warning = waitForEvent<{ expiresAt: number }>(keeper, 'auth_expiring', 3000);
+    const expiry = waitForEvent<{ code: string }>(idle, 'unauthorized', 4000);
     await Promise.all([connected(keeper), connected(idle)]);
-    const warned = await waitForEvent<{ expiresAt: number }>(keeper, 'auth_expiring', 3000);
+    const warned = await warning;
     assert.ok(warned.expiresAt > Date.now());
     keeper.emit('authentication', { token: await mint('keeper', 60) });
     const refreshed = await waitForEvent<{ expiresAt: number }>(keeper, 'authenticated', 3000);
     assert.ok(refreshed.expiresAt > Date.now() + 50_000);
-    const expired = await waitForEvent<{ code: string }>(idle, 'unauthorized', 4000);
+    const expired = await expiry;
     assert.equal(expired.code, 'token_expired');
     assert.ok(Date.now() >= warned.expiresAt - 50, 'not expired before exp');
     assert.equal(keeper.connected, true);
