@@ -218,6 +218,21 @@ interface Attachment {
   detach(): void;
 }
 
+/**
+ * Calls `fn` for every namespace of a `Server`, present and future (dynamic
+ * children included), or once for a `Namespace`. Returns a function that stops
+ * watching for new namespaces.
+ */
+export function eachNamespace(target: Server | Namespace, fn: (nsp: Namespace) => void): () => void {
+  if (!isServer(target)) {
+    fn(target);
+    return () => {};
+  }
+  for (const nsp of (target as unknown as { _nsps: Map<string, Namespace> })._nsps.values()) fn(nsp);
+  target.sockets.on('new_namespace' as never, fn as never);
+  return () => target.sockets.off('new_namespace' as never, fn as never);
+}
+
 function isServer(target: Server | Namespace): target is Server {
   return typeof (target as Server).of === 'function' && (target as unknown as { _nsps?: unknown })._nsps instanceof Map;
 }
@@ -483,11 +498,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
         'portcullis: the Socket.IO server is not attached to an HTTP server yet; checks run in the namespace middleware only',
       );
     }
-    const nsps = (target as unknown as { _nsps: Map<string, Namespace> })._nsps;
-    for (const nsp of nsps.values()) attach(nsp, false);
-    const onNew = (nsp: Namespace): void => attach(nsp, false);
-    target.sockets.on('new_namespace' as never, onNew as never);
-    detachers.push(() => target.sockets.off('new_namespace' as never, onNew as never));
+    detachers.push(eachNamespace(server, (nsp) => attach(nsp, false)));
   } else {
     attach(target, true);
   }

@@ -13,7 +13,7 @@
  */
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { SocketIoGuard } from '../adapters/socket.io.js';
-import { createSocketIoGuard } from '../adapters/socket.io.js';
+import { createSocketIoGuard, eachNamespace } from '../adapters/socket.io.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger, Strategy } from '../core/types.js';
 import type { AuthError } from '../errors.js';
@@ -144,12 +144,7 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
       if (socket.auth !== true) socket.auth = false;
     });
   };
-  if (typeof (io as Server).of === 'function' && 'engine' in io) {
-    for (const nsp of (io as unknown as { _nsps: Map<string, Namespace> })._nsps.values()) mark(nsp);
-    io.sockets.on('new_namespace' as never, mark as never);
-  } else {
-    mark(io as Namespace);
-  }
+  eachNamespace(io, mark);
   return guard;
 }
 
