@@ -57,7 +57,7 @@ export interface SocketIoGuardOptions extends GuardOptions, Pick<OriginCheckOpti
   /**
    * Origins allowed to connect: exact origins, `'*'` (explicit opt-out, logged as a
    * warning), or a predicate. Checked before the Engine.IO handshake (HTTP 403) when
-   * the guard is attached to a `Server`, and in the namespace middleware.
+   * the guard is attached to a `Server`, in the namespace middleware otherwise.
    * @default same-origin only (Origin host = Host header, scheme matches TLS); no Origin header passes
    */
   origins?: NonNullable<OriginCheckOptions['origins']>;
