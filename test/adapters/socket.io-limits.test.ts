@@ -91,6 +91,21 @@ describe('Socket.IO: Origin before the engine handshake', () => {
   });
 });
 
+describe('Socket.IO: a guard on one namespace checks in its middleware', () => {
+  it('refuses a foreign Origin and a plain connection with connect_error codes', async () => {
+    fx = await startIo();
+    createSocketIoGuard(fx.io.of('/room'), { strategies: [passwords], origins: ['https://app.example.com'] });
+    const auth = { username: 'u', password: 'secret' };
+    const foreign = await refused(fx.client('/room', { auth, extraHeaders: { origin: 'https://app.example.com.evil.com' } }));
+    assert.deepEqual(foreign.data, { code: 'origin_not_allowed', retryable: false });
+    await connected(fx.client('/room', { auth, extraHeaders: { origin: 'https://app.example.com' } }));
+    await fx.close();
+    fx = await startIo();
+    createSocketIoGuard(fx.io.of('/room'), { strategies: [passwords], requireTls: true });
+    assert.deepEqual((await refused(fx.client('/room', { auth }))).data, { code: 'tls_required', retryable: false });
+  });
+});
+
 describe('Origin opt-out', () => {
   it("logs a warning for origins: '*' on both adapters", async () => {
     const warnings: string[] = [];
