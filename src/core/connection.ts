@@ -136,7 +136,8 @@ export class Connection implements ConnectionInfo {
         throw new AuthError('forbidden', { detail: 'refresh changed the principal' });
       }
       if (this.#gone()) return 'done';
-      await this.#guard.runAuthenticatedHook(this, principal, phase === 'refresh');
+      const hook = this.#guard.runAuthenticatedHook(this, principal, phase === 'refresh');
+      if (hook !== undefined) await hook;
     } catch (err) {
       this.inFlight = false;
       if (this.#gone()) return 'done';
@@ -188,6 +189,7 @@ export class Connection implements ConnectionInfo {
       if (principal.expiresAt !== undefined) payload.expiresAt = principal.expiresAt;
       this.#driver.authenticated(payload);
     }
+    if (!this.#guard.auditing) return true;
     this.#guard.audit(
       refreshed
         ? { type: 'refreshed', at: now, connection: this, strategy, latencyMs: now - started }

@@ -133,8 +133,9 @@ export function createDeadlineQueue(clock: Clock, onError: (err: unknown) => voi
       const e = deadline as Entry;
       if (e.index < 0 || heap[e.index] !== e) return;
       removeAt(e.index);
-      // Leave an early timer armed: firing with nothing due is cheap and re-arms.
-      if (heap.length === 0) arm();
+      // Leave the timer armed, even with nothing left: firing with nothing due is
+      // cheap and re-arms, while clearing and setting a timer on every handshake
+      // (each one schedules a deadline and cancels it a moment later) is not.
     },
     get size() {
       return heap.length;

@@ -57,11 +57,13 @@ export interface Guard {
   checkPendingBudget(ip: string): void;
   /**
    * Counts a new connection attempt from `ip` against the handshake rate and checks
-   * the pending budget; call it before the upgrade. Throws `rate_limited` (or
-   * `unavailable` when the store is down). `pendingBudget: false` skips the budget
+   * the pending budget; call it before the upgrade. Throws (or rejects with)
+   * `rate_limited`, or `unavailable` when the store is down. `pendingBudget: false` skips the budget
    * check, for a caller that already opened the connection (which checked it).
+   * Returns `undefined` when everything was decided at once (an in-process store),
+   * a promise when the store answers later.
    */
-  admit(ip: string, options?: { pendingBudget?: boolean }): Promise<void>;
+  admit(ip: string, options?: { pendingBudget?: boolean }): Promise<void> | undefined;
   /** Closes every local connection matching `target` with `revoked`. Returns how many closed. */
   revokeLocal(target: RevokeTarget): number;
   /**
@@ -92,13 +94,16 @@ export interface GuardInternals {
   readonly store: Store;
   readonly clock: Clock;
   verify(raw: unknown, context: AuthContext): Promise<Verified>;
-  runAuthenticatedHook(conn: Connection, principal: Principal, refreshed: boolean): Promise<void>;
+  /** Runs the `onAuthenticated` hook; `undefined` (nothing to wait for) when there is none. */
+  runAuthenticatedHook(conn: Connection, principal: Principal, refreshed: boolean): Promise<void> | undefined;
   /** Indexes the (new) principal and schedules its expiry warning and expiry. */
   activate(conn: Connection): void;
   onTransition(conn: Connection, from: ConnectionState, to: ConnectionState): void;
   onClosed(conn: Connection, reason: CloseReason): void;
   reportRejected(conn: Connection, error: AuthError, phase: AuthPhase, latencyMs: number): void;
   audit(event: AuditEvent): void;
+  /** False when no logger and no `onAudit` hook would see an audit event (callers skip building it). */
+  readonly auditing: boolean;
   /** True when a revocation seen in the last minute covers `principal`. */
   recentlyRevoked(principal: Principal): boolean;
 }
@@ -162,6 +167,7 @@ export function createGuard(options: GuardOptions): Guard {
   };
 
   const logs = logger !== silentLogger;
+  const auditing = logs || hooks.onAudit !== undefined;
   const audit = (event: AuditEvent): void => {
     const { type } = event;
     if (!logs) {
@@ -213,15 +219,18 @@ export function createGuard(options: GuardOptions): Guard {
     store,
     clock,
     verify,
-    async runAuthenticatedHook(conn, principal, refreshed) {
-      if (hooks.onAuthenticated === undefined) return;
+    runAuthenticatedHook(conn, principal, refreshed) {
+      const hook = hooks.onAuthenticated;
+      if (hook === undefined) return undefined;
       const view: ConnectionInfo = { ...snapshot(conn), principal };
-      try {
-        await hooks.onAuthenticated(view, principal, refreshed);
-      } catch (err) {
-        if (isAuthError(err)) throw err;
-        throw new AuthError('internal_error', { cause: err, detail: 'onAuthenticated hook threw' });
-      }
+      return (async () => {
+        try {
+          await hook(view, principal, refreshed);
+        } catch (err) {
+          if (isAuthError(err)) throw err;
+          throw new AuthError('internal_error', { cause: err, detail: 'onAuthenticated hook threw' });
+        }
+      })();
     },
     activate(conn) {
       index(conn, true);
@@ -249,18 +258,20 @@ export function createGuard(options: GuardOptions): Guard {
         if (from !== 'authenticated') authenticatedCount++;
         else index(conn, false);
       }
+      if (!auditing) return;
       if (to === 'expired') audit({ type: 'expired', at: clock.now(), connection: conn });
       if (to === 'revoked') audit({ type: 'revoked', at: clock.now(), connection: conn });
     },
     onClosed(conn, reason) {
       live.delete(conn.id);
-      audit({ type: 'closed', at: clock.now(), connection: conn, reason });
+      if (auditing) audit({ type: 'closed', at: clock.now(), connection: conn, reason });
       if (hooks.onClose !== undefined) safeHook('onClose', () => hooks.onClose?.(snapshot(conn), reason));
     },
     reportRejected(conn, error, phase, latencyMs) {
       reject(error, { phase, transport: conn.transport, namespace: conn.namespace, ip: conn.ip, connectionId: conn.id, latencyMs });
     },
     audit,
+    auditing,
     recentlyRevoked: (principal) => revocations?.recentlyRevoked(principal) === true,
   };
 
@@ -273,7 +284,7 @@ export function createGuard(options: GuardOptions): Guard {
   }
   function timeoutConnection(conn: Connection): void {
     if (!conn.pending) return;
-    audit({ type: 'timeout', at: clock.now(), connection: conn });
+    if (auditing) audit({ type: 'timeout', at: clock.now(), connection: conn });
     conn.terminate(new AuthError('auth_timeout'));
   }
 
@@ -314,11 +325,15 @@ export function createGuard(options: GuardOptions): Guard {
 
   async function verify(raw: unknown, context: AuthContext): Promise<Verified> {
     const credentials = sanitizeCredentials(raw, opts.payload);
-    if (limiter.enabled) await limiter.checkFailures(context.ip, credentials);
+    if (limiter.enabled) {
+      const lockout = limiter.checkFailures(context.ip, credentials);
+      if (lockout !== undefined) await lockout;
+    }
     for (const strategy of opts.strategies) {
       let principal: Principal | null;
       try {
-        principal = await strategy.authenticate(credentials, context);
+        const result = strategy.authenticate(credentials, context);
+        principal = result instanceof Promise ? await result : result;
       } catch (err) {
         // What a strategy threw may quote the credentials: scrub before anyone logs it.
         const error = scrubError(toAuthError(err), credentials);
@@ -336,8 +351,13 @@ export function createGuard(options: GuardOptions): Guard {
       if (principal.expiresAt !== undefined && principal.expiresAt <= clock.now()) {
         throw new AuthError('token_expired', { detail: `strategy ${strategy.name}: expiresAt in the past` });
       }
-      if (revocations !== undefined && (revocations.recentlyRevoked(principal) || (await revocations.isRevoked(principal)))) {
-        throw new AuthError('revoked', { detail: `strategy ${strategy.name}: principal revoked` });
+      if (revocations !== undefined) {
+        let revoked = revocations.recentlyRevoked(principal);
+        if (!revoked) {
+          const found = revocations.isRevoked(principal);
+          revoked = typeof found === 'boolean' ? found : await found;
+        }
+        if (revoked) throw new AuthError('revoked', { detail: `strategy ${strategy.name}: principal revoked` });
       }
       return { principal, strategy: strategy.name };
     }
@@ -384,9 +404,9 @@ export function createGuard(options: GuardOptions): Guard {
       return conn;
     },
     checkPendingBudget,
-    async admit(ip, admitOptions) {
+    admit(ip, admitOptions) {
       if (admitOptions?.pendingBudget !== false) checkPendingBudget(ip);
-      if (limiter.enabled) await limiter.handshake(ip);
+      return limiter.enabled ? limiter.handshake(ip) : undefined;
     },
     revokeLocal,
     async revoke(target, options = {}) {

@@ -31,11 +31,15 @@ export interface RateLimitOptions {
   principalHint?: (credentials: Credentials) => string | undefined;
 }
 
+/**
+ * The checks answer at once (returning `undefined`, or throwing) when the store
+ * has a synchronous view, and return a promise otherwise.
+ */
 export interface RateLimiter {
-  /** Counts a new connection from `ip`; throws `rate_limited` over the limit. */
-  handshake(ip: string): Promise<void>;
-  /** Throws `rate_limited` when `ip` or the claimed principal is locked out. */
-  checkFailures(ip: string, credentials: Credentials): Promise<void>;
+  /** Counts a new connection from `ip`; throws (or rejects with) `rate_limited` over the limit. */
+  handshake(ip: string): Promise<void> | undefined;
+  /** Throws (or rejects with) `rate_limited` when `ip` or the claimed principal is locked out. */
+  checkFailures(ip: string, credentials: Credentials): Promise<void> | undefined;
   /** Counts a failed authentication. */
   recordFailure(ip: string, credentials: Credentials): Promise<void>;
   readonly enabled: boolean;
@@ -84,20 +88,40 @@ export function createRateLimiter(store: Store, options: RateLimitOptions | fals
     throw new AuthError('rate_limited', { detail, retryAfter: Math.ceil(w.windowMs / 1000) });
   };
   const over = async (key: string, w: RateWindow): Promise<boolean> => Number((await store.get(key)) ?? 0) >= w.max;
+  const sync = store.sync;
 
   return {
     enabled: handshakes !== undefined || failIp !== undefined || failPrincipal !== undefined,
-    async handshake(ip) {
-      if (handshakes === undefined) return;
-      const n = await store.increment(`rl:hs:${ipKey(ip)}`, handshakes.windowMs);
-      if (n > handshakes.max) refuse(handshakes, 'handshakes per IP');
-    },
-    async checkFailures(ip, credentials) {
-      if (failIp !== undefined && (await over(`rl:fail:ip:${ipKey(ip)}`, failIp))) refuse(failIp, 'failed attempts per IP');
-      if (failPrincipal !== undefined) {
-        const who = hint(credentials);
-        if (who !== undefined && (await over(`rl:fail:p:${who}`, failPrincipal))) refuse(failPrincipal, 'failed attempts per principal');
+    handshake(ip) {
+      if (handshakes === undefined) return undefined;
+      const key = `rl:hs:${ipKey(ip)}`;
+      if (sync !== undefined) {
+        if (sync.increment(key, handshakes.windowMs) > handshakes.max) refuse(handshakes, 'handshakes per IP');
+        return undefined;
       }
+      return store.increment(key, handshakes.windowMs).then((n) => {
+        if (n > handshakes.max) refuse(handshakes, 'handshakes per IP');
+      });
+    },
+    checkFailures(ip, credentials) {
+      const ipKeyed = failIp === undefined ? undefined : `rl:fail:ip:${ipKey(ip)}`;
+      const who = failPrincipal === undefined ? undefined : hint(credentials);
+      const principalKeyed = who === undefined ? undefined : `rl:fail:p:${who}`;
+      if (sync !== undefined) {
+        if (failIp !== undefined && ipKeyed !== undefined && Number(sync.get(ipKeyed) ?? 0) >= failIp.max) {
+          refuse(failIp, 'failed attempts per IP');
+        }
+        if (failPrincipal !== undefined && principalKeyed !== undefined && Number(sync.get(principalKeyed) ?? 0) >= failPrincipal.max) {
+          refuse(failPrincipal, 'failed attempts per principal');
+        }
+        return undefined;
+      }
+      return (async () => {
+        if (failIp !== undefined && ipKeyed !== undefined && (await over(ipKeyed, failIp))) refuse(failIp, 'failed attempts per IP');
+        if (failPrincipal !== undefined && principalKeyed !== undefined && (await over(principalKeyed, failPrincipal))) {
+          refuse(failPrincipal, 'failed attempts per principal');
+        }
+      })();
     },
     async recordFailure(ip, credentials) {
       const ops: Promise<number>[] = [];

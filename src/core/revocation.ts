@@ -34,8 +34,11 @@ export interface RevocationOptions {
 export interface Revocations {
   /** Records the revocation in the store and tells every node (the caller closes its own sockets). */
   revoke(target: RevokeTarget, ttlMs?: number): Promise<void>;
-  /** True when the store holds a revocation covering `principal`. Throws `unavailable` when the store is down. */
-  isRevoked(principal: Principal): Promise<boolean>;
+  /**
+   * True when the store holds a revocation covering `principal`: at once with a
+   * synchronous store, else a promise. Throws (rejects with) `unavailable` when the store is down.
+   */
+  isRevoked(principal: Principal): boolean | Promise<boolean>;
   /** Synchronous check against revocations seen in the last minute (closes verify/revoke races). */
   recentlyRevoked(principal: Principal): boolean;
   /** Resolves once this node listens for revocations. */
@@ -148,19 +151,27 @@ export function createRevocations(
       await Promise.all(keysOf(target).map((key) => store.set(key, String(at), ttl)));
       await store.publish(channel, JSON.stringify({ v: 1, at, target }));
     },
-    async isRevoked(principal) {
+    isRevoked(principal) {
       const keys = principalKeys(principal);
-      let values: (string | undefined)[];
-      try {
-        values = await Promise.all(keys.map((key) => store.get(key)));
-      } catch (err) {
+      const covered = (values: readonly (string | undefined)[]): boolean => {
+        for (let i = 0; i < keys.length; i++) {
+          const value = values[i];
+          if (value !== undefined && covers(principal, keys[i] as string, Number(value))) return true;
+        }
+        return false;
+      };
+      const unavailable = (err: unknown): never => {
         throw isAuthError(err) ? err : new AuthError('unavailable', { detail: 'revocation lookup failed', cause: err });
+      };
+      const sync = store.sync;
+      if (sync !== undefined) {
+        try {
+          return covered(keys.map((key) => sync.get(key)));
+        } catch (err) {
+          return unavailable(err);
+        }
       }
-      for (let i = 0; i < keys.length; i++) {
-        const value = values[i];
-        if (value !== undefined && covers(principal, keys[i] as string, Number(value))) return true;
-      }
-      return false;
+      return Promise.all(keys.map((key) => store.get(key))).then(covered, unavailable);
     },
     recentlyRevoked(principal) {
       if (recent.size === 0) return false;

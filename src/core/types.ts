@@ -86,8 +86,22 @@ export interface Strategy {
   authenticate(credentials: Credentials, context: AuthContext): Promise<Principal | null> | Principal | null;
 }
 
+/**
+ * The same operations as {@link Store}, answered at once. An in-process store
+ * offers it so that the guard's per-handshake lookups (rate limits, lockouts,
+ * revocations) cost no promise; a networked store leaves it out.
+ */
+export interface SyncStore {
+  setIfAbsent(key: string, value: string, ttlMs: number): boolean;
+  get(key: string): string | undefined;
+  getAndDelete(key: string): string | undefined;
+  increment(key: string, ttlMs: number): number;
+}
+
 /** The atomic operations strategies and limits need, over one process or a cluster. */
 export interface Store {
+  /** Optional synchronous view of the same data (in-process stores only). */
+  readonly sync?: SyncStore;
   /** Sets `key` to `value` for `ttlMs` unless it exists. Resolves true when it was set. */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
   /** Sets `key` to `value` for `ttlMs`, replacing any value. */

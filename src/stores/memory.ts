@@ -7,7 +7,7 @@
 
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import type { Store } from '../core/types.js';
+import type { Store, SyncStore } from '../core/types.js';
 import { AuthError } from '../errors.js';
 
 export interface MemoryStoreOptions {
@@ -26,6 +26,7 @@ interface Entry {
 
 /** A {@link Store} with a few extras for tests and diagnostics. */
 export interface MemoryStore extends Store {
+  readonly sync: SyncStore;
   /** Live keys (expired ones may linger until the next sweep or access). */
   readonly size: number;
   /** Drops expired keys now. */
@@ -79,27 +80,23 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     schedule();
   };
 
-  return {
-    async setIfAbsent(key, value, ttlMs) {
+  const sync: SyncStore = {
+    setIfAbsent(key, value, ttlMs) {
       checkTtl(ttlMs);
       if (live(key) !== undefined) return false;
       write(key, value, ttlMs);
       return true;
     },
-    async set(key, value, ttlMs) {
-      checkTtl(ttlMs);
-      write(key, value, ttlMs);
-    },
-    async get(key) {
+    get(key) {
       return live(key)?.value;
     },
-    async getAndDelete(key) {
+    getAndDelete(key) {
       const entry = live(key);
       if (entry === undefined) return undefined;
       data.delete(key);
       return entry.value;
     },
-    async increment(key, ttlMs) {
+    increment(key, ttlMs) {
       checkTtl(ttlMs);
       const entry = live(key);
       if (entry === undefined) {
@@ -109,6 +106,25 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       const n = Number(entry.value) + 1;
       entry.value = String(n);
       return n;
+    },
+  };
+
+  const store: Omit<MemoryStore, 'sync'> = {
+    async setIfAbsent(key, value, ttlMs) {
+      return sync.setIfAbsent(key, value, ttlMs);
+    },
+    async set(key, value, ttlMs) {
+      checkTtl(ttlMs);
+      write(key, value, ttlMs);
+    },
+    async get(key) {
+      return sync.get(key);
+    },
+    async getAndDelete(key) {
+      return sync.getAndDelete(key);
+    },
+    async increment(key, ttlMs) {
+      return sync.increment(key, ttlMs);
     },
     async existsAny(keys) {
       for (const key of keys) if (live(key) !== undefined) return true;
@@ -146,4 +162,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     },
     sweep,
   };
+  // Not enumerable: a wrapper built by spreading this store (`{ ...store, get }`) must not
+  // carry a synchronous view that bypasses its own methods; it falls back to the async API.
+  return Object.defineProperty(store, 'sync', { value: sync, enumerable: false }) as MemoryStore;
 }

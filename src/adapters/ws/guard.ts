@@ -158,8 +158,20 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
       refuse(err);
       return;
     }
-    // The pending budget and the handshake rate per IP (counted in the store).
-    guard.admit(ip).then(() => {
+    // The pending budget and the handshake rate per IP (counted in the store: at once
+    // in memory, asynchronously in Redis).
+    let admitted: Promise<void> | undefined;
+    try {
+      admitted = guard.admit(ip);
+    } catch (err) {
+      refuse(err);
+      return;
+    }
+    if (admitted === undefined) {
+      start(req, socket, head, namespace, ip, context, upgradeCredentials, onRawError, refuse);
+      return;
+    }
+    admitted.then(() => {
       if (socket.destroyed) return;
       if (closed) refuse(new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 }));
       else start(req, socket, head, namespace, ip, context, upgradeCredentials, onRawError, refuse);
