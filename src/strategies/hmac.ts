@@ -12,7 +12,7 @@ import { createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { hmacCanonicalString } from '../client/hmac-signer.js';
 import type { AuthContext, Principal, Strategy } from '../core/types.js';
 import { AuthError, isAuthError } from '../errors.js';
-import { hmacSha256, isBase64Url, positiveNumber, type SecretInput, secretBytes, viaStore } from './shared.js';
+import { hmacSha256, isBase64Url, positiveNumber, type SecretInput, secretBytes, storeOp } from './shared.js';
 
 /** Looks a secret up by key id (for rotation or a secret manager); `undefined`/`null` when unknown. */
 export type HmacKeyLookup = (keyId: string) => SecretInput | null | undefined | Promise<SecretInput | null | undefined>;
@@ -85,7 +85,7 @@ export function createHmacStrategy(options: HmacStrategyOptions): Strategy {
   const windowMs = positiveNumber('windowMs', options.windowMs ?? 30_000);
   const { keys, principal: mapper } = options;
   if (mapper !== undefined && typeof mapper !== 'function') throw new TypeError('portcullis: hmac `principal` must be a function');
-  let lookup: (keyId: string) => Promise<KeyObject | undefined>;
+  let lookup: (keyId: string) => KeyObject | undefined | Promise<KeyObject | undefined>;
   if (typeof keys === 'function') {
     lookup = async (keyId) => {
       let secret: SecretInput | null | undefined;
@@ -109,7 +109,7 @@ export function createHmacStrategy(options: HmacStrategyOptions): Strategy {
       table.set(keyId, importSecret(secret, `key ${JSON.stringify(keyId)}`));
     }
     if (table.size === 0) throw new TypeError('portcullis: hmac `keys` cannot be empty');
-    lookup = async (keyId) => table.get(keyId);
+    lookup = (keyId) => table.get(keyId);
   } else {
     throw new TypeError('portcullis: hmac strategy needs `keys` (an object or a function)');
   }
@@ -128,7 +128,8 @@ export function createHmacStrategy(options: HmacStrategyOptions): Strategy {
       const now = context.clock.now();
       if (Math.abs(now - timestamp) > windowMs)
         throw new AuthError('invalid_credentials', { detail: 'hmac: timestamp outside the window' });
-      const key = await lookup(keyId);
+      const found = lookup(keyId);
+      const key = found instanceof Promise ? await found : found;
       if (key === undefined) throw new AuthError('invalid_credentials', { detail: 'hmac: unknown key id' });
       const expected = hmacSha256(key, canonical);
       const given = Buffer.from(signature, 'base64url');
@@ -136,7 +137,14 @@ export function createHmacStrategy(options: HmacStrategyOptions): Strategy {
         throw new AuthError('invalid_credentials', { detail: 'hmac: bad signature' });
       }
       // Only a correctly signed handshake may spend a nonce, so junk cannot fill the store.
-      const fresh = await viaStore('hmac', (s) => s.setIfAbsent(`hmac-nonce:${keyId}:${nonce}`, '1', 2 * windowMs), context.store);
+      const nonceKey = `hmac-nonce:${keyId}:${nonce}`;
+      const spent = storeOp(
+        'hmac',
+        context.store,
+        (s) => s.setIfAbsent(nonceKey, '1', 2 * windowMs),
+        (s) => s.setIfAbsent(nonceKey, '1', 2 * windowMs),
+      );
+      const fresh = spent instanceof Promise ? await spent : spent;
       if (!fresh) throw new AuthError('invalid_credentials', { detail: 'hmac: replayed nonce' });
       if (mapper !== undefined) {
         const mapped = await mapper(fields, keyId, context);

@@ -3,9 +3,10 @@
  * base64url, origin normalisation, query-string and store access. Internal: not
  * part of the public API, and free of any strategy's own options.
  */
+import * as nodeCrypto from 'node:crypto';
 import { createHash, createHmac, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { parseOrigin } from '../core/origin.js';
-import type { Store } from '../core/types.js';
+import type { Store, SyncStore } from '../core/types.js';
 import { AuthError, isAuthError } from '../errors.js';
 
 /** A secret as accepted by the strategies: UTF-8 text or raw bytes. */
@@ -32,9 +33,12 @@ export function hmacSha256(key: KeyObject | Uint8Array, data: string): Buffer {
   return createHmac('sha256', key).update(data, 'utf8').digest();
 }
 
+/** One-shot `crypto.hash` (Node >= 20.12) skips building a Hash object per call. */
+const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 /** Hex SHA-256 of `data`. */
 export function sha256Hex(data: string): string {
-  return createHash('sha256').update(data, 'utf8').digest('hex');
+  return oneShotHash === undefined ? createHash('sha256').update(data, 'utf8').digest('hex') : oneShotHash('sha256', data, 'hex');
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
@@ -92,6 +96,21 @@ export function headerValue(value: string | readonly string[] | undefined): stri
 export async function viaStore<T>(what: string, op: (store: Store) => Promise<T>, store: Store): Promise<T> {
   try {
     return await op(store);
+  } catch (err) {
+    if (isAuthError(err)) throw err;
+    throw new AuthError('unavailable', { cause: err, detail: `${what}: store failed` });
+  }
+}
+
+/**
+ * Like {@link viaStore}, but answered at once through the store's synchronous
+ * view when it has one (the in-process store): no promise on the handshake path.
+ */
+export function storeOp<T>(what: string, store: Store, sync: (s: SyncStore) => T, async: (s: Store) => Promise<T>): T | Promise<T> {
+  const view = store.sync;
+  if (view === undefined) return viaStore(what, async, store);
+  try {
+    return sync(view);
   } catch (err) {
     if (isAuthError(err)) throw err;
     throw new AuthError('unavailable', { cause: err, detail: `${what}: store failed` });

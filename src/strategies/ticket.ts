@@ -14,9 +14,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { normalizeIp } from '../core/ip.js';
-import type { Principal, Store, Strategy } from '../core/types.js';
+import type { AuthContext, Principal, Store, Strategy } from '../core/types.js';
 import { AuthError, isAuthError } from '../errors.js';
-import { headerValue, isBase64Url, normalizeOrigin, positiveNumber, queryParam, sha256Hex, viaStore } from './shared.js';
+import { headerValue, isBase64Url, normalizeOrigin, positiveNumber, queryParam, sha256Hex, storeOp, viaStore } from './shared.js';
 
 /** A ticket is 32 random bytes, base64url without padding. */
 const TICKET_CHARS = 43;
@@ -198,35 +198,46 @@ export function createTicketStrategy(options: TicketStrategyOptions = {}): Strat
   if (options.store !== undefined && typeof options.store.getAndDelete !== 'function') {
     throw new TypeError('portcullis: ticket `store` must implement getAndDelete');
   }
+  /** Checks a redeemed record (the store read is already done). */
+  const redeem = (raw: string | undefined, context: AuthContext): Principal => {
+    if (raw === undefined) throw new AuthError('invalid_credentials', { detail: 'ticket: unknown, used or expired' });
+    let record: TicketRecord;
+    try {
+      record = JSON.parse(raw) as TicketRecord;
+    } catch (cause) {
+      throw new AuthError('internal_error', { cause, detail: 'ticket: stored record is not JSON' });
+    }
+    if (typeof record?.principal?.id !== 'string' || typeof record.expiresAt !== 'number') {
+      throw new AuthError('internal_error', { detail: 'ticket: stored record is malformed' });
+    }
+    if (record.expiresAt <= context.clock.now()) throw new AuthError('invalid_credentials', { detail: 'ticket: expired' });
+    if (record.ip !== undefined && record.ip !== normalizeIp(context.ip)) {
+      throw new AuthError('invalid_credentials', { detail: 'ticket: bound to another IP' });
+    }
+    if (record.origin !== undefined) {
+      const origin = context.origin === undefined ? undefined : normalizeOrigin(context.origin);
+      if (origin !== record.origin) throw new AuthError('invalid_credentials', { detail: 'ticket: bound to another Origin' });
+    }
+    return record.principal;
+  };
+
   return {
     name: 'ticket',
-    async authenticate(credentials, context) {
+    // Not `async`: with an in-process store the whole redemption happens at once.
+    authenticate(credentials, context) {
       let ticket: unknown = credentials[field];
       if (ticket === undefined || ticket === null) ticket = param === false ? undefined : queryParam(context.url, param);
       if (ticket === undefined) return null;
       if (typeof ticket !== 'string') throw new AuthError('invalid_request', { detail: 'ticket: not a string' });
       if (!isBase64Url(ticket, TICKET_CHARS, TICKET_CHARS)) throw new AuthError('invalid_credentials', { detail: 'ticket: malformed' });
-      const store = options.store ?? context.store;
-      const raw = await viaStore('ticket', (s) => s.getAndDelete(KEY_PREFIX + sha256Hex(ticket)), store);
-      if (raw === undefined) throw new AuthError('invalid_credentials', { detail: 'ticket: unknown, used or expired' });
-      let record: TicketRecord;
-      try {
-        record = JSON.parse(raw) as TicketRecord;
-      } catch (cause) {
-        throw new AuthError('internal_error', { cause, detail: 'ticket: stored record is not JSON' });
-      }
-      if (typeof record?.principal?.id !== 'string' || typeof record.expiresAt !== 'number') {
-        throw new AuthError('internal_error', { detail: 'ticket: stored record is malformed' });
-      }
-      if (record.expiresAt <= context.clock.now()) throw new AuthError('invalid_credentials', { detail: 'ticket: expired' });
-      if (record.ip !== undefined && record.ip !== normalizeIp(context.ip)) {
-        throw new AuthError('invalid_credentials', { detail: 'ticket: bound to another IP' });
-      }
-      if (record.origin !== undefined) {
-        const origin = context.origin === undefined ? undefined : normalizeOrigin(context.origin);
-        if (origin !== record.origin) throw new AuthError('invalid_credentials', { detail: 'ticket: bound to another Origin' });
-      }
-      return record.principal;
+      const key = KEY_PREFIX + sha256Hex(ticket);
+      const raw = storeOp(
+        'ticket',
+        options.store ?? context.store,
+        (s) => s.getAndDelete(key),
+        (s) => s.getAndDelete(key),
+      );
+      return raw instanceof Promise ? raw.then((r) => redeem(r, context)) : redeem(raw, context);
     },
   };
 }

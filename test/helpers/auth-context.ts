@@ -38,10 +38,13 @@ export function makeContext(overrides: Partial<Mutable<AuthContext>> = {}): Test
   };
 }
 
-/** Runs `strategy` on `raw` credentials sanitised as the guard would. */
+/**
+ * Runs `strategy` on `raw` credentials sanitised as the guard would; a refusal
+ * thrown at once (a strategy need not be `async`) becomes a rejection, as in the guard.
+ */
 export function run(strategy: Strategy, raw: unknown, context: AuthContext) {
   const credentials: Credentials = sanitizeCredentials(raw);
-  return Promise.resolve(strategy.authenticate(credentials, context));
+  return new Promise<Awaited<ReturnType<Strategy['authenticate']>>>((resolve) => resolve(strategy.authenticate(credentials, context)));
 }
 
 /** Resolves the `AuthError` that `promise` rejects with (fails when it resolves or throws something else). */
