@@ -8,7 +8,15 @@
  * value that is not shaped like a compact JWS (three dot-separated base64url
  * parts) is "not mine": the strategy returns `null` so another one may try it.
  */
-import { createPublicKey, KeyObject, type JsonWebKey as NodeJwk, type webcrypto } from 'node:crypto';
+import {
+  createHmac,
+  createPublicKey,
+  createSecretKey,
+  KeyObject,
+  type JsonWebKey as NodeJwk,
+  timingSafeEqual,
+  type webcrypto,
+} from 'node:crypto';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -17,6 +25,7 @@ import {
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
   jwtVerify,
+  UnsecuredJWT,
 } from 'jose';
 import type { AuthContext, Credentials, Principal, Strategy } from '../core/types.js';
 import { AuthError, isAuthError } from '../errors.js';
@@ -138,37 +147,53 @@ function isCryptoKey(value: unknown): value is webcrypto.CryptoKey {
   return ctor !== undefined && value instanceof ctor;
 }
 
-const HS_HASH: Readonly<Record<string, string>> = { HS256: 'SHA-256', HS384: 'SHA-384', HS512: 'SHA-512' };
+const HS_HASH: Readonly<Record<string, string>> = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' };
+
+/** `{"alg":"none"}`: the header under which jose's claim validation reads a payload whose signature is already checked. */
+const CHECKED_HEADER = 'eyJhbGciOiJub25lIn0';
 
 /**
- * An HMAC secret imported once per algorithm as a WebCrypto key. jose turns a
- * `KeyObject` secret back into bytes and re-imports it on every verification.
+ * Checks the header and HMAC of a compact JWS (already matched against
+ * {@link JWS_COMPACT}) and returns its payload segment. Runs synchronously with
+ * `node:crypto`: WebCrypto's HMAC, which jose uses, is a thread-pool job per
+ * token, several times the cost of the HMAC itself.
  */
-function hmacKeys(bytes: Uint8Array, algorithms: readonly JwtAlgorithm[]): JWTVerifyGetKey {
-  const imported = new Map<string, webcrypto.CryptoKey>();
-  const pending = new Map<string, Promise<webcrypto.CryptoKey>>();
-  for (const alg of algorithms) {
-    const hash = HS_HASH[alg];
-    if (hash === undefined) continue;
-    const p = globalThis.crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash }, false, ['verify']);
-    pending.set(alg, p);
-    p.then(
-      (key) => imported.set(alg, key),
-      () => {},
-    );
-  }
-  return (header) => {
-    const key = imported.get(header.alg ?? '');
-    if (key !== undefined) return key;
-    const p = pending.get(header.alg ?? '');
-    // jose refuses algorithms not listed before asking for a key; this is a safety net.
-    if (p === undefined) throw new AuthError('invalid_credentials', { detail: 'jwt: algorithm not allowed' });
-    return p;
+type HmacVerifier = (token: string) => string;
+
+function hmacVerifier(bytes: Uint8Array, algorithms: readonly JwtAlgorithm[]): HmacVerifier {
+  const key = createSecretKey(bytes);
+  const allowed = new Set<string>(algorithms);
+  const malformed = (): AuthError => new AuthError('invalid_credentials', { detail: 'jwt: malformed token' });
+  return (token) => {
+    const first = token.indexOf('.');
+    const second = token.indexOf('.', first + 1);
+    let header: unknown;
+    try {
+      header = JSON.parse(Buffer.from(token.slice(0, first), 'base64url').toString('utf8'));
+    } catch {
+      throw malformed();
+    }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw malformed();
+    const { alg, crit } = header as { alg?: unknown; crit?: unknown };
+    if (typeof alg !== 'string' || !allowed.has(alg)) throw new AuthError('invalid_credentials', { detail: 'jwt: algorithm not allowed' });
+    // No JWS extension is understood here, so a token that declares one critical is refused (RFC 7515 §4.1.11).
+    if (crit !== undefined) throw malformed();
+    const expected = createHmac(HS_HASH[alg] as string, key)
+      .update(token.slice(0, second))
+      .digest();
+    const given = Buffer.from(token.slice(second + 1), 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new AuthError('invalid_credentials', { detail: 'jwt: bad signature' });
+    }
+    return token.slice(first + 1, second);
   };
 }
 
+/** A key for jose, or the HMAC verifier of `HS*` tokens. */
+type Verifier = { readonly hmac: HmacVerifier } | KeyObject | JWTVerifyGetKey;
+
 /** Imports the verification key once. */
-function importKey(options: JwtStrategyOptions, algorithms: JwtAlgorithm[]): KeyObject | JWTVerifyGetKey {
+function importKey(options: JwtStrategyOptions, algorithms: JwtAlgorithm[]): Verifier {
   const given = [options.secret, options.publicKey, options.jwksUrl].filter((k) => k !== undefined).length;
   if (given !== 1) throw new TypeError('portcullis: jwt strategy needs exactly one of `secret`, `publicKey` or `jwksUrl`');
   const hmac = algorithms[0]?.startsWith('HS') === true;
@@ -181,7 +206,7 @@ function importKey(options: JwtStrategyOptions, algorithms: JwtAlgorithm[]): Key
     }
     const bytes = secretBytes(options.secret);
     if (bytes.byteLength < MIN_SECRET_BYTES) throw new TypeError(`portcullis: jwt \`secret\` must be at least ${MIN_SECRET_BYTES} bytes`);
-    return hmacKeys(Uint8Array.from(bytes), algorithms);
+    return { hmac: hmacVerifier(Uint8Array.from(bytes), algorithms) };
   }
   if (hmac) throw new TypeError('portcullis: HS* algorithms need a `secret`, not a public key or JWKS');
 
@@ -346,7 +371,10 @@ export function createJwtStrategy(options: JwtStrategyOptions): Strategy {
           issuer,
           audience,
         } as JWTVerifyOptions;
-        ({ payload } = typeof key === 'function' ? await jwtVerify(token, key, verifyOptions) : await jwtVerify(token, key, verifyOptions));
+        if (typeof key === 'function') ({ payload } = await jwtVerify(token, key, verifyOptions));
+        else if (key instanceof KeyObject) ({ payload } = await jwtVerify(token, key, verifyOptions));
+        // HS*: signature checked here, claims by jose, on the payload re-labelled as already verified.
+        else ({ payload } = UnsecuredJWT.decode(`${CHECKED_HEADER}.${key.hmac(token)}.`, verifyOptions));
       } catch (err) {
         throw refusal(err);
       }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -126,6 +126,39 @@ describe('jwt strategy: HS256', () => {
     const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'admin', iss: 'https://idp.test', aud: 'chat', exp })}.`;
     const err = await refusal(run(strategy, { token }, ctx));
     assert.equal(err.code, 'invalid_credentials');
+  });
+
+  it('checks HS* headers strictly: listed alg only, no crit, a JSON object, a full-length signature', async () => {
+    const ctx = makeContext();
+    const now = ctx.clock.now();
+    const exp = Math.floor(now / 1000) + 60;
+    const claims = { sub: 'alice', iss: 'https://idp.test', aud: 'chat', exp };
+    // Signed by hand: jose would not produce most of these.
+    const signRaw = (header: string, payload: string): string =>
+      `${header}.${payload}.${createHmac(header === b64({ alg: 'HS384' }) ? 'sha384' : 'sha256', SECRET)
+        .update(`${header}.${payload}`)
+        .digest('base64url')}`;
+    // HS384 is a fine algorithm, but this strategy only lists HS256.
+    const hs384 = signRaw(b64({ alg: 'HS384' }), b64(claims));
+    assert.deepEqual([(await refusal(run(strategy, { token: hs384 }, ctx))).detail], ['jwt: algorithm not allowed']);
+    // A critical extension nobody here understands.
+    const crit = signRaw(b64({ alg: 'HS256', crit: ['exp'], exp }), b64(claims));
+    assert.equal((await refusal(run(strategy, { token: crit }, ctx))).detail, 'jwt: malformed token');
+    // Headers that are not a JSON object, correctly signed.
+    for (const header of ['bm90IGpzb24', b64([{ alg: 'HS256' }]), b64('HS256'), b64(null)]) {
+      const token = signRaw(header, b64(claims));
+      assert.equal((await refusal(run(strategy, { token }, ctx))).detail, 'jwt: malformed token');
+    }
+    // A payload that is not a JSON object, correctly signed.
+    const h = b64({ alg: 'HS256' });
+    assert.equal((await refusal(run(strategy, { token: signRaw(h, b64([1])) }, ctx))).detail, 'jwt: malformed token');
+    // A truncated or missing signature.
+    const good = signRaw(h, b64(claims));
+    const [, p, s] = good.split('.') as [string, string, string];
+    for (const sig of [s.slice(0, 20), '']) {
+      assert.equal((await refusal(run(strategy, { token: `${h}.${p}.${sig}` }, ctx))).detail, 'jwt: bad signature');
+    }
+    assert.equal((await run(strategy, { token: good }, ctx))?.id, 'alice');
   });
 
   it('requires exp unless told otherwise, and checks requiredClaims', async () => {
