@@ -135,10 +135,40 @@ class SocketIoDriver implements ConnectionDriver {
   readonly #socket: Socket;
   readonly #config: DriverConfig;
 
+  /** Listens on the engine while the CONNECT is undecided: a client that leaves then ends at once. */
+  #engineClose: ((reason: string) => void) | undefined = undefined;
+
   constructor(socket: Socket, next: ((err?: Error) => void) | undefined, config: DriverConfig) {
     this.#socket = socket;
     this.next = next;
     this.#config = config;
+  }
+
+  /**
+   * Ends `conn` when the engine connection closes before the CONNECT is decided.
+   * Only for that window: after it, `disconnect` (connected sockets) or the
+   * namespace's `_remove` (sockets that never connect) report the end, so a client
+   * sending CONNECT after CONNECT over one engine connection leaves no listener behind.
+   */
+  watchEngine(conn: Connection): void {
+    const listener = (reason: string): void => {
+      this.#engineClose = undefined;
+      conn.closed(closeReason(reason));
+    };
+    this.#engineClose = listener;
+    this.#socket.conn.on('close', listener);
+  }
+
+  /** Takes the CONNECT decision: stops watching the engine and returns the middleware's `next`, once. */
+  decided(): ((err?: Error) => void) | undefined {
+    const next = this.next;
+    this.next = undefined;
+    const listener = this.#engineClose;
+    if (listener !== undefined) {
+      this.#engineClose = undefined;
+      this.#socket.conn.off('close', listener);
+    }
+    return next;
   }
 
   admit(): void {
@@ -159,11 +189,10 @@ class SocketIoDriver implements ConnectionDriver {
   }
 
   close(error: AuthError): void {
-    const next = this.next;
     const socket = this.#socket;
+    const next = this.decided();
     if (next !== undefined) {
       // Still in the namespace middleware: refuse the CONNECT.
-      this.next = undefined;
       const err = new Error(error.message) as Error & { data: unknown };
       err.data =
         error.retryAfter === undefined
@@ -181,14 +210,12 @@ class SocketIoDriver implements ConnectionDriver {
   }
 }
 
-/** Ends `conn` when the engine connection closes (listener outside any middleware scope). */
-function watchEngine(engine: Socket['conn'], conn: Connection): void {
-  engine.once('close', (reason: string) => conn.closed(closeReason(reason)));
-}
-
-/** Ends `conn` when the socket disconnects. */
-function watchSocket(socket: Socket, conn: Connection): void {
-  socket.once('disconnect', (reason: string) => conn.closed(closeReason(reason)));
+/**
+ * Ends the connection of a socket that disconnects. One function for every
+ * socket (Socket.IO calls it with the socket as `this`): no closure per socket.
+ */
+function onSocketDisconnect(this: Socket, reason: string): void {
+  connectionOf(this)?.closed(closeReason(reason));
 }
 
 /** Socket.IO / Engine.IO close reasons that mean the server ended the connection. */
@@ -262,18 +289,9 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   const owner = {};
   const detachers: (() => void)[] = [];
   const checkOrigin = createOriginCheck(options, logger);
-  const resolveAddress = createRequestResolver({ trustedProxies: options.trustedProxies ?? [] });
-  // One resolution per Engine.IO request: the preflight, the middleware and every
-  // authentication message of its sockets read the same request.
-  const addresses = new WeakMap<IncomingMessage, ClientAddress>();
-  const addressOf = (req: IncomingMessage): ClientAddress => {
-    let address = addresses.get(req);
-    if (address === undefined) {
-      address = resolveAddress(req);
-      addresses.set(req, address);
-    }
-    return address;
-  };
+  // Resolved again wherever needed: reading the peer address is cheap (Node caches it),
+  // and a cache keyed by request (a WeakMap) costs the garbage collector more.
+  const addressOf = createRequestResolver({ trustedProxies: options.trustedProxies ?? [] });
   const requireTls = options.requireTls ?? false;
   /** Origin and TLS: synchronous, cheap. Throws `AuthError`. */
   const checkTransport = (req: IncomingMessage, address: ClientAddress): void => {
@@ -285,72 +303,65 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
 
   const shared: DriverConfig = { events, format, formatVerdict };
 
+  const refuseHandshake = (socket: Socket, ip: string, conn: Connection | undefined, state: SocketIoDriver, err: unknown): void => {
+    const error = toAuthError(err);
+    guard.rejected(error, { phase: 'handshake', transport: 'socket.io', namespace: socket.nsp.name, ip, connectionId: socket.id });
+    // With a connection, ending it refuses the CONNECT through the driver.
+    if (conn === undefined) state.close(error);
+    else conn.terminate(error);
+  };
+
+  /** Verifies the CONNECT packet's credentials (or leaves the socket pending) and lets the CONNECT through. */
+  const decide = async (socket: Socket, conn: Connection, state: SocketIoDriver, address: ClientAddress): Promise<void> => {
+    try {
+      const auth = socket.handshake.auth as unknown;
+      const hasAuth = typeof auth === 'object' && auth !== null && Object.keys(auth).length > 0;
+      const byMessage = mode === 'message' || (mode === 'auto' && !hasAuth && !hasAmbientCredentials(socket));
+      // Auto mode with only ambient credentials (a cookie, a certificate): if no strategy
+      // recognises them, the socket stays pending and may authenticate by message.
+      const outcome = byMessage ? 'missing' : await conn.submit(auth, handshakeContext(socket, address), true, mode === 'auto' && !hasAuth);
+      if (state.next === undefined) return;
+      if (outcome === 'missing' && conn.pending) {
+        state.decided()?.();
+      } else if (conn.authenticated) {
+        socket.data.principal = conn.principal;
+        state.decided()?.();
+      }
+    } catch (err) {
+      // A bug must refuse this socket, never become an unhandled rejection.
+      logger.error({ connectionId: socket.id, ...describeError(err) }, 'portcullis: handshake failed');
+      conn.terminate(toAuthError(err));
+    }
+  };
+
   const middleware = Object.assign(
     (socket: Socket, next: (err?: Error) => void): void => {
-      const handshake = socket.handshake;
       const address = addressOf(socket.request);
       const ip = address.ip;
       const state = new SocketIoDriver(socket, next, shared);
-      let conn: Connection;
+      let conn: Connection | undefined;
+      let admitted: Promise<void> | undefined;
       try {
         // With the engine-level preflight, this very request was checked already.
         if (!engineChecked) checkTransport(socket.request, address);
         conn = guard.open({ id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip, socket }, state);
+        (socket as Tagged)[CONNECTION] = conn;
+        state.watchEngine(conn);
+        // Without the engine-level preflight (guard on a namespace), count the handshake here.
+        if (!engineChecked) admitted = guard.admit(ip, { pendingBudget: false });
       } catch (err) {
-        const error = toAuthError(err);
-        guard.rejected(error, { phase: 'handshake', transport: 'socket.io', namespace: socket.nsp.name, ip, connectionId: socket.id });
-        state.close(error);
+        refuseHandshake(socket, ip, conn, state, err);
         return;
       }
-      (socket as Tagged)[CONNECTION] = conn;
-      // A client that leaves before CONNECT completes: end the connection once.
-      watchEngine(socket.conn, conn);
-      const auth = handshake.auth as unknown;
-      const hasAuth = typeof auth === 'object' && auth !== null && Object.keys(auth).length > 0;
-      const byMessage = mode === 'message' || (mode === 'auto' && !hasAuth && !hasAmbientCredentials(socket));
-      // Without the engine-level preflight (guard on a namespace), count the handshake here.
-      const admitted: Promise<boolean> = engineChecked
-        ? Promise.resolve(true)
-        : guard.admit(ip, { pendingBudget: false }).then(
-            () => true,
-            (err: unknown) => {
-              const error = toAuthError(err);
-              guard.rejected(error, {
-                phase: 'handshake',
-                transport: 'socket.io',
-                namespace: socket.nsp.name,
-                ip,
-                connectionId: socket.id,
-              });
-              conn.terminate(error); // refuses the CONNECT through the driver
-              return false;
-            },
-          );
-      void admitted
-        .then(async (ok) => {
-          if (!ok) return;
-          // Auto mode with only ambient credentials (a cookie, a certificate): if no strategy
-          // recognises them, the socket stays pending and may authenticate by message.
-          const outcome = byMessage
-            ? 'missing'
-            : await conn.submit(auth, handshakeContext(socket, address), true, mode === 'auto' && !hasAuth);
-          if (state.next === undefined) return;
-          if (outcome === 'missing' && conn.pending) {
-            state.next = undefined;
-            next();
-            return;
-          }
-          if (conn.authenticated) {
-            state.next = undefined;
-            socket.data.principal = conn.principal;
-            next();
-          }
-        })
-        .catch((err: unknown) => {
-          // A bug must refuse this socket, never become an unhandled rejection.
-          logger.error({ connectionId: socket.id, ...describeError(err) }, 'portcullis: handshake failed');
-          conn.terminate(toAuthError(err));
-        });
+      if (admitted === undefined) {
+        void decide(socket, conn, state, address);
+        return;
+      }
+      const opened = conn;
+      admitted.then(
+        () => decide(socket, opened, state, address),
+        (err: unknown) => refuseHandshake(socket, ip, opened, state, err),
+      );
     },
     { [MIDDLEWARE]: true },
   );
@@ -363,7 +374,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       socket.disconnect(true);
       return;
     }
-    watchSocket(socket, conn);
+    socket.on('disconnect', onSocketDisconnect);
     if (conn.pending) {
       // Isolation: out of nsp.sockets until admitted, so no broadcast finds it.
       socket.nsp.sockets.delete(socket.id);
@@ -424,6 +435,39 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     };
   };
 
+  /**
+   * A socket that never connects after our middleware let it through (a later
+   * middleware refused it, or the client left while one ran) is only cleaned up by
+   * Socket.IO: no event tells. Its namespace's `_remove` sees every such socket, so
+   * the connection ends there, with no listener left per socket (a client can send
+   * any number of CONNECT packets over one Engine.IO connection). Connected
+   * sockets end on `disconnect`.
+   */
+  const guardRemoval = (nsp: Namespace): (() => void) => {
+    const target = nsp as unknown as { _remove?: (socket: Socket) => void };
+    const original = target._remove;
+    if (typeof original !== 'function') return () => {};
+    const wrapped = function (this: unknown, socket: Socket): void {
+      original.call(this, socket);
+      if (socket.connected) return; // `_onclose`: the `disconnect` event reports it with its reason
+      const conn = connectionOf(socket);
+      if (conn !== undefined) conn.closed(socket.conn.readyState === 'open' ? 'server_disconnect' : 'client_disconnect');
+    };
+    target._remove = wrapped;
+    return () => {
+      if (target._remove === wrapped) target._remove = original;
+    };
+  };
+
+  const guardNamespace = (nsp: Namespace): (() => void) => {
+    const unguardRecovery = guardRecovery(nsp);
+    const unguardRemoval = guardRemoval(nsp);
+    return () => {
+      unguardRecovery();
+      unguardRemoval();
+    };
+  };
+
   /** Shared by every socket of this guard (no per-socket closure). */
   function guardedOnevent(this: Socket, packet: EventPacket): void {
     const conn = connectionOf(this);
@@ -453,16 +497,16 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     const fns = (nsp as unknown as { _fns?: unknown[] })._fns;
     if (Array.isArray(fns) && fns[fns.length - 1] === middleware) fns.unshift(fns.pop());
     nsp.prependListener('connect', onConnect);
-    const unguardRecovery = guardRecovery(nsp);
+    const unguard = guardNamespace(nsp);
     // Children of a dynamic parent namespace get their own adapters: guard them as they appear.
     const children = (nsp as unknown as { children?: Set<Namespace> }).children;
     const childUnguards: (() => void)[] = [];
     const onChild = (child: Namespace): void => {
-      if (children?.has(child)) childUnguards.push(guardRecovery(child));
+      if (children?.has(child)) childUnguards.push(guardNamespace(child));
     };
     if (children !== undefined) nsp.server.sockets.on('new_namespace' as never, onChild as never);
     const detach = (): void => {
-      unguardRecovery();
+      unguard();
       for (const u of childUnguards.splice(0)) u();
       if (children !== undefined) nsp.server.sockets.off('new_namespace' as never, onChild as never);
       const list = (nsp as unknown as { _fns?: unknown[] })._fns;

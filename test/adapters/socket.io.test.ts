@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
 import type { Socket } from 'socket.io';
+import { Manager } from 'socket.io-client';
 import { createSocketIoGuard, type SocketIoGuardOptions } from '../../src/adapters/socket.io.js';
 import type { CloseReason, ConnectionInfo } from '../../src/core/hooks.js';
 import type { Logger } from '../../src/core/types.js';
@@ -93,6 +94,54 @@ describe('Socket.IO handshake mode', () => {
     });
     const err = await refused(fx.client('/', { auth: { token: 'x' } }));
     assert.deepEqual(err.data, { code: 'revoked', retryable: false });
+  });
+});
+
+describe('Socket.IO sockets that never connect', () => {
+  it('ends the connection when a later app middleware refuses the CONNECT', async () => {
+    const reasons: CloseReason[] = [];
+    const { fx, g } = await guarded({ hooks: { onClose: (_info, reason) => reasons.push(reason) } });
+    fx.io.use((_socket, next) => next(new Error('the app says no')));
+    const err = await refused(fx.client('/', { auth: { user: 'alice', password: 'secret' } }));
+    assert.equal(err.message, 'the app says no');
+    await waitUntil(() => reasons.length === 1, 2000, 'onClose');
+    assert.deepEqual(reasons, ['server_disconnect']);
+    assert.deepEqual(g.guard.stats, { pending: 0, authenticated: 0 });
+    assert.equal([...g.guard.connections()].length, 0);
+  });
+
+  it('leaves no listener behind for CONNECT after CONNECT over one engine connection', async () => {
+    const { fx, g } = await guarded();
+    fx.io.of('/keep');
+    fx.io.of('/other');
+    const manager = new Manager(fx.url, { transports: ['websocket'], reconnection: false, autoConnect: false });
+    try {
+      // A second namespace keeps the engine connection open while '/' comes and goes.
+      const keep = manager.socket('/keep', { auth: { user: 'keeper', password: 'secret' } });
+      keep.connect();
+      await connected(keep);
+      const engines = Object.values((fx.io.engine as unknown as { clients: Record<string, NodeJS.EventEmitter> }).clients);
+      assert.equal(engines.length, 1);
+      const engine = engines[0] as NodeJS.EventEmitter;
+      const baseline = engine.listenerCount('close');
+      const bad = manager.socket('/', { auth: { user: 'mallory', password: 'guess' } });
+      for (let i = 0; i < 15; i++) {
+        bad.auth = { user: `mallory-${i}`, password: 'guess' }; // one name each: no lockout
+        bad.connect();
+        assert.equal((await refused(bad)).data?.code, 'invalid_credentials');
+      }
+      const good = manager.socket('/other', { auth: { user: 'alice', password: 'secret' } });
+      for (let i = 0; i < 15; i++) {
+        good.connect();
+        await connected(good);
+        good.disconnect();
+        await waitUntil(() => g.guard.stats.authenticated === 1, 2000, 'the namespace socket to end');
+      }
+      assert.equal(engine.listenerCount('close'), baseline);
+      assert.deepEqual(g.guard.stats, { pending: 0, authenticated: 1 });
+    } finally {
+      manager.engine?.close();
+    }
   });
 });
 
