@@ -28,6 +28,8 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'handshake' },
     n: { type: 'string', default: '3000' },
     top: { type: 'string', default: '30' },
+    keep: { type: 'string' },
+    guard: { type: 'string', default: '{}' },
   },
 });
 const transport = values.transport as Transport;
@@ -42,7 +44,7 @@ const servers: Awaited<ReturnType<typeof startSpec>>[] = [];
 try {
   for (const variant of ['vanilla', 'portcullis'] as const) {
     process.env.BENCH_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${join(dir, variant)}`;
-    servers.push(await startSpec({ transport, variant, strategy, mode }, keys, variant));
+    servers.push(await startSpec({ transport, variant, strategy, mode, guard: JSON.parse(values.guard as string) }, keys, variant));
   }
   delete process.env.BENCH_NODE_ARGS;
   const creds = await credentialsFor(strategy, keys);
@@ -81,5 +83,6 @@ try {
   for (const d of topPerOp(lib, n, /\bsrc\//, top)) console.log(`${d.usPerOp.toFixed(2).padStart(9)}  ${d.key}`);
 } finally {
   await stopAll(servers);
-  rmSync(dir, { recursive: true, force: true });
+  if (values.keep === undefined) rmSync(dir, { recursive: true, force: true });
+  else console.log(`profiles kept in ${dir}`);
 }

@@ -36,6 +36,8 @@ export interface ServerConfig {
     readonly timeoutMs?: number;
     readonly maxPending?: number;
     readonly maxPendingPerIp?: number;
+    readonly rateLimits?: false;
+    readonly revocation?: false;
   };
   /** Redis URL (cluster nodes only). */
   readonly redisUrl?: string;

@@ -1,0 +1,68 @@
+/**
+ * Ad-hoc A/B of guard configurations: one vanilla server and one guarded server
+ * per configuration, loaded at once; prints the CPU ratio and the user/system split.
+ *
+ *   node --import tsx bench/experiment.ts --transport=socket.io --strategy=ticket --mode=handshake --n=2000 --pairs=3 --guard='{"rateLimits":false}'
+ */
+import { parseArgs } from 'node:util';
+import { connect, userAddress } from './lib/attempt.js';
+import { credentialsFor, startSpec } from './lib/cases.js';
+import { stopAll } from './lib/children.js';
+import { createKeyMaterial } from './lib/credentials.js';
+import { cpuWindow, interleave } from './lib/load.js';
+import type { AuthMode, CpuSample, StrategyName, Transport } from './servers/protocol.js';
+
+const { values } = parseArgs({
+  options: {
+    transport: { type: 'string', default: 'socket.io' },
+    strategy: { type: 'string', default: 'ticket' },
+    mode: { type: 'string', default: 'handshake' },
+    n: { type: 'string', default: '2000' },
+    pairs: { type: 'string', default: '3' },
+    guard: { type: 'string', default: '{}' },
+    variant: { type: 'string', default: 'portcullis' },
+  },
+});
+const transport = values.transport as Transport;
+const strategy = values.strategy as StrategyName;
+const mode = values.mode as AuthMode;
+const n = Number(values.n);
+const keys = createKeyMaterial();
+const a = await startSpec({ transport, variant: 'vanilla', strategy, mode }, keys, 'vanilla');
+const b = await startSpec(
+  { transport, variant: values.variant as 'portcullis', strategy, mode, guard: JSON.parse(values.guard as string) },
+  keys,
+  'subject',
+);
+try {
+  const creds = await credentialsFor(strategy, keys);
+  const idle = [(s: { tcp: number }) => s.tcp === 0, (s: { tcp: number }) => s.tcp === 0];
+  const round = async (count: number): Promise<CpuSample[]> => {
+    const auths = await Promise.all([creds.prepare(a, count), creds.prepare(b, count)]);
+    const servers = [a, b];
+    return cpuWindow(
+      servers,
+      () =>
+        interleave(2, count, 4, async (side, i) => {
+          const c = await connect({
+            transport,
+            base: (servers[side] as typeof a).base,
+            flow: mode === 'message' ? 'message' : 'handshake',
+            auth: (auths[side] as (i: number) => Record<string, unknown>)(i),
+            localAddress: userAddress(i),
+          });
+          c.terminate();
+          if (!c.ok) throw new Error(c.code);
+        }),
+      idle,
+    );
+  };
+  await round(500);
+  for (let p = 0; p < Number(values.pairs); p++) {
+    const [va, vb] = (await round(n)) as [CpuSample, CpuSample];
+    const f = (s: CpuSample) => `${(s.cpuUs / n).toFixed(0)} (u ${(s.userUs / n).toFixed(0)} s ${(s.systemUs / n).toFixed(0)})`;
+    console.log(`ratio ${(va.cpuUs / vb.cpuUs).toFixed(3)}  vanilla ${f(va)}  subject ${f(vb)}`);
+  }
+} finally {
+  await stopAll([a, b]);
+}
