@@ -61,8 +61,8 @@ export class Connection implements ConnectionInfo {
   /** Set while one authentication message is being verified. */
   inFlight = false;
   attempts = 0;
-  /** @internal */ deadline: Deadline | undefined = undefined;
-  /** @internal */ warnDeadline: Deadline | undefined = undefined;
+  /** @internal The next deadline: the auth timeout while pending, then the expiry warning, then the expiry. */
+  deadline: Deadline | undefined = undefined;
   /** @internal */ ipKey: string;
   readonly #guard: GuardInternals;
   readonly #driver: ConnectionDriver;

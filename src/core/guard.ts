@@ -235,14 +235,14 @@ export function createGuard(options: GuardOptions): Guard {
     activate(conn) {
       index(conn, true);
       deadlines.cancel(conn.deadline);
-      deadlines.cancel(conn.warnDeadline);
       conn.deadline = undefined;
-      conn.warnDeadline = undefined;
       const at = conn.principal?.expiresAt;
       if (at === undefined) return;
-      const warnAt = at - opts.expiringLeadMs;
-      if (opts.expiringLeadMs > 0) conn.warnDeadline = deadlines.schedule(Math.max(warnAt, clock.now()), warnConnection, conn);
-      conn.deadline = deadlines.schedule(at, expireConnection, conn);
+      // One deadline per connection at a time: the warning, which then schedules the expiry.
+      conn.deadline =
+        opts.expiringLeadMs > 0
+          ? deadlines.schedule(Math.max(at - opts.expiringLeadMs, clock.now()), warnConnection, conn)
+          : deadlines.schedule(at, expireConnection, conn);
     },
     onTransition(conn, from, to) {
       if (from === 'pending' && to !== 'pending') leavePending(conn);
@@ -250,9 +250,7 @@ export function createGuard(options: GuardOptions): Guard {
         authenticatedCount--;
         index(conn, false);
         deadlines.cancel(conn.deadline);
-        deadlines.cancel(conn.warnDeadline);
         conn.deadline = undefined;
-        conn.warnDeadline = undefined;
       }
       if (to === 'authenticated') {
         if (from !== 'authenticated') authenticatedCount++;
@@ -277,6 +275,8 @@ export function createGuard(options: GuardOptions): Guard {
 
   // Shared deadline callbacks: the connection travels as the argument, no closure per socket.
   function warnConnection(conn: Connection): void {
+    const at = conn.principal?.expiresAt;
+    conn.deadline = at === undefined ? undefined : deadlines.schedule(at, expireConnection, conn);
     conn.warn();
   }
   function expireConnection(conn: Connection): void {
