@@ -25,7 +25,7 @@ export type { RevocationOptions } from './core/revocation.js';
 export type { PayloadLimits } from './core/sanitize.js';
 export { DEFAULT_PAYLOAD_LIMITS, sanitizeCredentials } from './core/sanitize.js';
 export { ConnectionEvent, ConnectionState, nextState, TRANSITIONS } from './core/state-machine.js';
-export type { AuthContext, AuthPhase, Credentials, Logger, Principal, Store, Strategy, Transport } from './core/types.js';
+export type { AuthContext, AuthPhase, Credentials, Logger, Principal, Store, Strategy, SyncStore, Transport } from './core/types.js';
 export type { AuthErrorOptions, ErrorCode } from './errors.js';
 export { AuthError, ClientAction, ERROR_CODES, isAuthError, isErrorCode, toAuthError } from './errors.js';
 export type { MemoryStore, MemoryStoreOptions } from './stores/memory.js';
