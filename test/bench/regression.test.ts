@@ -43,24 +43,25 @@ function tokenPaths(): TokenPathResult[] {
 const show = (r: TokenPathResult): string => `${r.ratio.median.toFixed(3)} (rounds ${r.ratios.map((x) => x.toFixed(3)).join(', ')})`;
 
 describe('bench regression (ratios with generous bounds)', () => {
-  it('token path: JWT HS256 strategy ≥ 0.6 of raw jose (same key form), HMAC ≥ 0.45 of a raw replay-safe check', {
+  it('token path: JWT HS256 strategy ≥ 2.5× raw jose (same key form), HMAC ≥ 0.45 of a raw replay-safe check', {
     timeout: 120_000,
   }, () => {
     const results = tokenPaths();
     const jwt = results.find((r) => r.id === 'jwt-hs256-keyobject');
     const hmac = results.find((r) => r.id === 'hmac-strategy-replay');
     assert.ok(jwt !== undefined && hmac !== undefined, 'the token suite did not report the expected comparisons');
-    assert.ok(jwt.ratio.median >= 0.6, `JWT HS256 strategy vs raw jose.jwtVerify (same KeyObject form): ${show(jwt)}`);
+    // The synchronous node:crypto HMAC runs 3–6× faster than jose's WebCrypto job; back on that path it falls below 2.
+    assert.ok(jwt.ratio.median >= 2.5, `JWT HS256 strategy vs raw jose.jwtVerify (same KeyObject form): ${show(jwt)}`);
     assert.ok(hmac.ratio.median >= 0.45, `HMAC strategy vs raw HMAC + compare + nonce in the store: ${show(hmac)}`);
   });
 
-  it('Socket.IO one-time-ticket handshake: server CPU ≥ 0.7 of vanilla', { timeout: 90_000 }, async () => {
+  it('Socket.IO one-time-ticket handshake: server CPU ≥ 0.75 of vanilla', { timeout: 90_000 }, async () => {
     const r = await runHandshakeCase(
       { transport: 'socket.io', strategy: 'ticket', mode: 'handshake', reference: 'vanilla', subject: 'portcullis' },
       keys,
       { pairs: 3, perPair: 300, warmup: 150, concurrency: 4 },
     );
-    assert.ok(r.ratio.median >= 0.7, `ratio ${r.ratio.median.toFixed(3)} (pairs ${r.ratios.map((x) => x.toFixed(3)).join(', ')})`);
+    assert.ok(r.ratio.median >= 0.75, `ratio ${r.ratio.median.toFixed(3)} (pairs ${r.ratios.map((x) => x.toFixed(3)).join(', ')})`);
   });
 
   for (const transport of ['socket.io', 'ws'] as const) {
