@@ -326,6 +326,10 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       } else if (conn.authenticated) {
         socket.data.principal = conn.principal;
         state.decided()?.();
+      } else {
+        // Ended without a verdict (the client left while we verified): hand the socket back
+        // so Socket.IO drops it from the namespace's pre-connect sockets.
+        state.decided()?.(new Error('connection closed'));
       }
     } catch (err) {
       // A bug must refuse this socket, never become an unhandled rejection.

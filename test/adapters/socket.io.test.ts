@@ -110,6 +110,26 @@ describe('Socket.IO sockets that never connect', () => {
     assert.equal([...g.guard.connections()].length, 0);
   });
 
+  it('hands back to Socket.IO a socket whose client left during verification', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const late = createCustomStrategy(async () => {
+      await gate;
+      return { id: 'late' };
+    });
+    const { fx, g } = await guarded({ strategies: [late] });
+    const c = fx.client('/', { auth: { token: 'x' } });
+    await waitUntil(() => g.guard.stats.pending === 1, 2000, 'the verification to start');
+    c.disconnect();
+    await waitUntil(() => g.guard.stats.pending === 0, 2000, 'the connection to end');
+    release();
+    const nsp = fx.io.of('/') as unknown as { _preConnectSockets: Map<string, unknown> };
+    await waitUntil(() => nsp._preConnectSockets.size === 0, 2000, 'Socket.IO to drop the pre-connect socket');
+    assert.deepEqual(g.guard.stats, { pending: 0, authenticated: 0 });
+  });
+
   it('leaves no listener behind for CONNECT after CONNECT over one engine connection', async () => {
     const { fx, g } = await guarded();
     fx.io.of('/keep');
