@@ -6,7 +6,7 @@
  */
 import { AuthError, toAuthError } from '../errors.js';
 import type { Deadline } from './deadlines.js';
-import type { GuardInternals } from './guard.js';
+import type { GuardInternals, Verified } from './guard.js';
 import type { CloseReason, ConnectionInfo } from './hooks.js';
 import { describeError } from './logger.js';
 import type { ConnectionEvent } from './state-machine.js';
@@ -48,6 +48,9 @@ export interface ConnectionInit {
   /** The transport's socket object, exposed to hooks as `connection.socket`. */
   readonly socket?: unknown;
 }
+
+/** How a submission ended: a verdict was sent (or the message ignored), or optional credentials were absent. */
+export type SubmitOutcome = 'done' | 'missing';
 
 export class Connection implements ConnectionInfo {
   readonly id: string;
@@ -114,7 +117,17 @@ export class Connection implements ConnectionInfo {
    * the socket pending and resolve `'missing'` (ambient credentials such as an
    * unrelated cookie must not refuse a client that will authenticate by message).
    */
-  async submit(raw: unknown, attempt: AttemptContext, handshake = false, optional = false): Promise<'done' | 'missing'> {
+  async submit(raw: unknown, attempt: AttemptContext, handshake = false, optional = false): Promise<SubmitOutcome> {
+    return this.submitNow(raw, attempt, handshake, optional);
+  }
+
+  /**
+   * {@link submit}, answering at once when verification does (in-process store,
+   * synchronous strategy, no `onAuthenticated` hook): the verdict is then applied
+   * before this returns. Returns a promise otherwise. Refusals are verdicts, not
+   * errors; only what the driver throws while accepting propagates.
+   */
+  submitNow(raw: unknown, attempt: AttemptContext, handshake = false, optional = false): SubmitOutcome | Promise<SubmitOutcome> {
     if (this.state !== ConnectionState.Pending && this.state !== ConnectionState.Authenticated) return 'done';
     // One verification at a time: a second message while one is in flight gets no verdict.
     if (this.inFlight) return 'done';
@@ -126,39 +139,43 @@ export class Connection implements ConnectionInfo {
     }
     this.inFlight = true;
     const started = this.#guard.clock.now();
-    let principal: Principal;
-    let strategy: string | undefined;
+    let result: Verified | Promise<Verified>;
     try {
-      const result = await this.#guard.verify(raw, this.#context(phase, attempt));
-      principal = result.principal;
-      strategy = result.strategy;
-      if (phase === 'refresh' && !this.#guard.options.allowPrincipalChange && principal.id !== this.principal?.id) {
-        throw new AuthError('forbidden', { detail: 'refresh changed the principal' });
-      }
-      if (this.#gone()) return 'done';
-      const hook = this.#guard.runAuthenticatedHook(this, principal, phase === 'refresh');
-      if (hook !== undefined) await hook;
+      result = this.#guard.verify(raw, this.#context(phase, attempt));
     } catch (err) {
-      this.inFlight = false;
-      if (this.#gone()) return 'done';
-      const error = toAuthError(err);
-      if (optional && error.code === 'credentials_required' && this.state === ConnectionState.Pending) {
-        this.attempts--;
-        return 'missing';
-      }
-      this.#guard.reportRejected(this, error, phase, this.#guard.clock.now() - started);
-      if (
-        phase === 'refresh' &&
-        !this.#guard.options.closeOnFailedRefresh &&
-        this.#driver.refreshFailed !== undefined &&
-        error.code !== 'revoked'
-      ) {
-        this.#driver.refreshFailed(error);
-        return 'done';
-      }
-      this.#fail(error, true);
-      return 'done';
+      return this.#refused(err, phase, optional, started);
     }
+    if (result instanceof Promise) {
+      return result.then(
+        (verified) => this.#verified(verified, phase, optional, started),
+        (err: unknown) => this.#refused(err, phase, optional, started),
+      );
+    }
+    return this.#verified(result, phase, optional, started);
+  }
+
+  /** Verification passed: checks the refresh rules, runs the hook, then accepts. */
+  #verified(verified: Verified, phase: AuthPhase, optional: boolean, started: number): SubmitOutcome | Promise<SubmitOutcome> {
+    const { principal, strategy } = verified;
+    if (phase === 'refresh' && !this.#guard.options.allowPrincipalChange && principal.id !== this.principal?.id) {
+      return this.#refused(new AuthError('forbidden', { detail: 'refresh changed the principal' }), phase, optional, started);
+    }
+    if (this.#gone()) return 'done';
+    let hook: Promise<void> | undefined;
+    try {
+      hook = this.#guard.runAuthenticatedHook(this, principal, phase === 'refresh');
+    } catch (err) {
+      return this.#refused(err, phase, optional, started);
+    }
+    if (hook === undefined) return this.#settle(principal, strategy, phase, started);
+    return hook.then(
+      () => this.#settle(principal, strategy, phase, started),
+      (err: unknown) => this.#refused(err, phase, optional, started),
+    );
+  }
+
+  /** Accepts a verified principal, unless a revocation arrived while it was verified. */
+  #settle(principal: Principal, strategy: string, phase: AuthPhase, started: number): SubmitOutcome {
     this.inFlight = false;
     // A revocation may have arrived while we verified or ran the hook.
     if (this.#guard.recentlyRevoked(principal)) {
@@ -167,8 +184,31 @@ export class Connection implements ConnectionInfo {
       this.#fail(error, true);
       return 'done';
     }
-    // The socket may have closed while we verified or ran the hook.
+    // The socket may have closed while we verified or ran the hook: `accept` then refuses the transition.
     this.accept(principal, phase, strategy, started);
+    return 'done';
+  }
+
+  /** Verification (or the hook) refused: reports it and sends the verdict. */
+  #refused(err: unknown, phase: AuthPhase, optional: boolean, started: number): SubmitOutcome {
+    this.inFlight = false;
+    if (this.#gone()) return 'done';
+    const error = toAuthError(err);
+    if (optional && error.code === 'credentials_required' && this.state === ConnectionState.Pending) {
+      this.attempts--;
+      return 'missing';
+    }
+    this.#guard.reportRejected(this, error, phase, this.#guard.clock.now() - started);
+    if (
+      phase === 'refresh' &&
+      !this.#guard.options.closeOnFailedRefresh &&
+      this.#driver.refreshFailed !== undefined &&
+      error.code !== 'revoked'
+    ) {
+      this.#driver.refreshFailed(error);
+      return 'done';
+    }
+    this.#fail(error, true);
     return 'done';
   }
 

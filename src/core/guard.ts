@@ -24,7 +24,8 @@ import type { Revocations, RevokeTarget } from './revocation.js';
 import { checkTarget, createRevocations } from './revocation.js';
 import { sanitizeCredentials } from './sanitize.js';
 import type { ConnectionState } from './state-machine.js';
-import type { AuthContext, AuthPhase, Principal, Store, Transport } from './types.js';
+import { isThenable } from './thenable.js';
+import type { AuthContext, AuthPhase, Credentials, Principal, Store, Strategy, Transport } from './types.js';
 
 export type { RevokeTarget } from './revocation.js';
 
@@ -93,7 +94,8 @@ export interface GuardInternals {
   readonly options: ResolvedGuardOptions;
   readonly store: Store;
   readonly clock: Clock;
-  verify(raw: unknown, context: AuthContext): Promise<Verified>;
+  /** Verifies; answers at once when every step does (see `verifyNow` in `createGuard`). Throws `AuthError`. */
+  verify(raw: unknown, context: AuthContext): Verified | Promise<Verified>;
   /** Runs the `onAuthenticated` hook; `undefined` (nothing to wait for) when there is none. */
   runAuthenticatedHook(conn: Connection, principal: Principal, refreshed: boolean): Promise<void> | undefined;
   /** Indexes the (new) principal and schedules its expiry warning and expiry. */
@@ -218,7 +220,7 @@ export function createGuard(options: GuardOptions): Guard {
     options: opts,
     store,
     clock,
-    verify,
+    verify: verifyNow,
     runAuthenticatedHook(conn, principal, refreshed) {
       const hook = hooks.onAuthenticated;
       if (hook === undefined) return undefined;
@@ -323,45 +325,84 @@ export function createGuard(options: GuardOptions): Guard {
     if (hooks.onRejected !== undefined) safeHook('onRejected', () => hooks.onRejected?.(error, event));
   }
 
-  async function verify(raw: unknown, context: AuthContext): Promise<Verified> {
+  /**
+   * Verifies `raw`, synchronously as long as every step answers at once (an
+   * in-process store, a strategy that returns its principal), so the common
+   * handshake allocates no promise and waits for no microtask. Returns a promise
+   * from the first step that answers later. Refusals are thrown, or returned as a
+   * rejected promise once a step went asynchronous.
+   */
+  function verifyNow(raw: unknown, context: AuthContext): Verified | Promise<Verified> {
     const credentials = sanitizeCredentials(raw, opts.payload);
     if (limiter.enabled) {
       const lockout = limiter.checkFailures(context.ip, credentials);
-      if (lockout !== undefined) await lockout;
+      if (lockout !== undefined) return lockout.then(() => runStrategies(credentials, context, 0));
     }
-    for (const strategy of opts.strategies) {
-      let principal: Principal | null;
+    return runStrategies(credentials, context, 0);
+  }
+
+  /** Tries the strategies from index `from` on; see {@link verifyNow}. */
+  function runStrategies(credentials: Credentials, context: AuthContext, from: number): Verified | Promise<Verified> {
+    const strategies = opts.strategies;
+    for (let i = from; i < strategies.length; i++) {
+      const strategy = strategies[i] as Strategy;
+      let result: Principal | null | undefined | PromiseLike<Principal | null | undefined>;
       try {
-        const result = strategy.authenticate(credentials, context);
-        principal = result instanceof Promise ? await result : result;
+        result = strategy.authenticate(credentials, context);
       } catch (err) {
-        // What a strategy threw may quote the credentials: scrub before anyone logs it.
-        const error = scrubError(toAuthError(err), credentials);
-        if (limiter.enabled && countsAsFailure(error.code)) {
-          await limiter
-            .recordFailure(context.ip, credentials)
-            .catch((e: unknown) => logger.warn(describeError(e), 'portcullis: could not count a failure'));
-        }
-        throw error;
+        return strategyFailed(err, credentials, context);
       }
-      if (principal === null || principal === undefined) continue;
-      if (typeof principal !== 'object' || typeof principal.id !== 'string' || principal.id === '') {
-        throw new AuthError('internal_error', { detail: `strategy ${strategy.name} returned an invalid principal` });
+      if (isThenable(result)) {
+        return Promise.resolve(result).then(
+          (principal) => checkPrincipal(principal, strategy) ?? runStrategies(credentials, context, i + 1),
+          (err: unknown) => strategyFailed(err, credentials, context),
+        );
       }
-      if (principal.expiresAt !== undefined && principal.expiresAt <= clock.now()) {
-        throw new AuthError('token_expired', { detail: `strategy ${strategy.name}: expiresAt in the past` });
-      }
-      if (revocations !== undefined) {
-        let revoked = revocations.recentlyRevoked(principal);
-        if (!revoked) {
-          const found = revocations.isRevoked(principal);
-          revoked = typeof found === 'boolean' ? found : await found;
-        }
-        if (revoked) throw new AuthError('revoked', { detail: `strategy ${strategy.name}: principal revoked` });
-      }
-      return { principal, strategy: strategy.name };
+      const verified = checkPrincipal(result, strategy);
+      if (verified !== undefined) return verified;
     }
     throw new AuthError('credentials_required', { detail: 'no strategy accepted the credentials' });
+  }
+
+  /** What a strategy threw, scrubbed of the credentials and counted as a failure where it is one. */
+  function strategyFailed(err: unknown, credentials: Credentials, context: AuthContext): never | Promise<never> {
+    // What a strategy threw may quote the credentials: scrub before anyone logs it.
+    const error = scrubError(toAuthError(err), credentials);
+    if (!limiter.enabled || !countsAsFailure(error.code)) throw error;
+    return limiter.recordFailure(context.ip, credentials).then(
+      () => Promise.reject(error),
+      (e: unknown) => {
+        logger.warn(describeError(e), 'portcullis: could not count a failure');
+        return Promise.reject(error);
+      },
+    );
+  }
+
+  /**
+   * The verdict on what a strategy answered: `undefined` when it passed (try the
+   * next one), else the principal once checked for validity, expiry and revocation.
+   */
+  function checkPrincipal(principal: Principal | null | undefined, strategy: Strategy): Verified | Promise<Verified> | undefined {
+    if (principal === null || principal === undefined) return undefined;
+    if (typeof principal !== 'object' || typeof principal.id !== 'string' || principal.id === '') {
+      throw new AuthError('internal_error', { detail: `strategy ${strategy.name} returned an invalid principal` });
+    }
+    if (principal.expiresAt !== undefined && principal.expiresAt <= clock.now()) {
+      throw new AuthError('token_expired', { detail: `strategy ${strategy.name}: expiresAt in the past` });
+    }
+    const verified: Verified = { principal, strategy: strategy.name };
+    if (revocations === undefined) return verified;
+    const revoked = (found: boolean): Verified => {
+      if (found) throw new AuthError('revoked', { detail: `strategy ${strategy.name}: principal revoked` });
+      return verified;
+    };
+    if (revocations.recentlyRevoked(principal)) return revoked(true);
+    const found = revocations.isRevoked(principal);
+    return typeof found === 'boolean' ? revoked(found) : found.then(revoked);
+  }
+
+  async function verify(raw: unknown, context: AuthContext): Promise<Verified> {
+    return verifyNow(raw, context);
   }
 
   function revokeLocal(target: RevokeTarget): number {

@@ -1,0 +1,180 @@
+/**
+ * When a verdict is given: at once when the strategy, the store and the hooks all
+ * answer at once (no promise, no microtask between the credentials and the
+ * verdict), later otherwise, with the same verdicts either way.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import type { AttemptContext, AuthenticatedPayload, ConnectionDriver } from '../../src/core/connection.js';
+import { createGuard, type Guard } from '../../src/core/guard.js';
+import type { GuardOptions } from '../../src/core/options.js';
+import type { Store } from '../../src/core/types.js';
+import { AuthError } from '../../src/errors.js';
+import { createMemoryStore } from '../../src/stores/memory.js';
+import { createCustomStrategy } from '../../src/strategies/custom.js';
+
+/** A driver that records what the core told the socket. */
+function recordingDriver() {
+  const sent: { verdicts: AuthenticatedPayload[]; closed: string[]; admitted: number } = { verdicts: [], closed: [], admitted: 0 };
+  const driver: ConnectionDriver = {
+    admit: () => {
+      sent.admitted++;
+    },
+    authenticated: (payload) => {
+      sent.verdicts.push(payload);
+    },
+    expiring: () => {},
+    close: (error) => {
+      sent.closed.push(error.code);
+    },
+  };
+  return { driver, sent };
+}
+
+const context: AttemptContext = {
+  secure: false,
+  headers: {},
+  url: '/',
+  origin: undefined,
+  peerCertificate: undefined,
+  peerAuthorized: false,
+  socket: undefined,
+};
+const users = createCustomStrategy((c) =>
+  c.user === 'alice' && c.password === 'secret' ? { id: 'alice' } : c.user === undefined ? null : false,
+);
+const guards: Guard[] = [];
+let next = 0;
+
+function open(options: Partial<GuardOptions> = {}) {
+  const guard = createGuard({ strategies: [users], ...options });
+  guards.push(guard);
+  const { driver, sent } = recordingDriver();
+  const conn = guard.open({ id: `c${next++}`, transport: 'ws', namespace: '/', ip: '127.0.0.1' }, driver);
+  return { guard, conn, sent };
+}
+
+afterEach(async () => {
+  for (const g of guards.splice(0)) await g.close();
+});
+
+describe('verdicts given at once', () => {
+  it('accepts before submitNow returns with a synchronous strategy and the memory store', () => {
+    const { guard, conn, sent } = open();
+    const outcome = conn.submitNow({ user: 'alice', password: 'secret' }, context);
+    assert.equal(outcome, 'done');
+    assert.equal(conn.authenticated, true);
+    assert.equal(conn.principal?.id, 'alice');
+    assert.equal(sent.admitted, 1);
+    assert.equal(sent.verdicts.length, 1);
+    assert.deepEqual(guard.stats, { pending: 0, authenticated: 1 });
+  });
+
+  it('refuses before submitNow returns when nothing counts failures', () => {
+    const { guard, conn, sent } = open({ rateLimits: false });
+    assert.equal(conn.submitNow({ user: 'alice', password: 'guess' }, context), 'done');
+    assert.equal(conn.state, 'closed');
+    assert.deepEqual(sent.closed, ['invalid_credentials']);
+    assert.deepEqual(guard.stats, { pending: 0, authenticated: 0 });
+  });
+
+  it('leaves optional credentials that no strategy recognised pending, at once', () => {
+    const { conn, sent } = open();
+    assert.equal(conn.submitNow({ cookie: 'unrelated' }, context, true, true), 'missing');
+    assert.equal(conn.pending, true);
+    assert.equal(conn.attempts, 0);
+    assert.deepEqual(sent.closed, []);
+  });
+
+  it('refuses a principal revoked in the store at once', async () => {
+    const { guard, conn, sent } = open();
+    await guard.revoke({ userId: 'alice' });
+    assert.equal(conn.submitNow({ user: 'alice', password: 'secret' }, context), 'done');
+    assert.deepEqual(sent.closed, ['revoked']);
+  });
+});
+
+describe('verdicts given later, the same ones', () => {
+  it('waits for an async strategy: pending until it answers', async () => {
+    const slow = createCustomStrategy(async () => ({ id: 'bob' }));
+    const { conn } = open({ strategies: [slow] });
+    const outcome = conn.submitNow({ token: 'x' }, context);
+    assert.ok(outcome instanceof Promise);
+    assert.equal(conn.pending, true);
+    assert.equal(await outcome, 'done');
+    assert.equal(conn.authenticated, true);
+  });
+
+  it('waits for the onAuthenticated hook', async () => {
+    let hookRan = false;
+    const { conn } = open({
+      hooks: {
+        async onAuthenticated() {
+          hookRan = true;
+        },
+      },
+    });
+    const outcome = conn.submitNow({ user: 'alice', password: 'secret' }, context);
+    assert.ok(outcome instanceof Promise);
+    assert.equal(conn.pending, true);
+    await outcome;
+    assert.equal(hookRan, true);
+    assert.equal(conn.authenticated, true);
+  });
+
+  it('waits for a store without a synchronous view (a wrapper spreading the memory store)', async () => {
+    const memory = createMemoryStore();
+    const wrapped: Store = { ...memory };
+    const { conn } = open({ store: wrapped });
+    const outcome = conn.submitNow({ user: 'alice', password: 'secret' }, context);
+    assert.ok(outcome instanceof Promise);
+    await outcome;
+    assert.equal(conn.authenticated, true);
+    await memory.close();
+  });
+
+  it('counts a refusal as a failure before closing (lockout after the limit)', async () => {
+    const limits = { rateLimits: { failuresPerPrincipal: { max: 2, windowMs: 60_000 } } };
+    const store = createMemoryStore();
+    for (let i = 0; i < 2; i++) {
+      const { conn, sent } = open({ ...limits, store });
+      const outcome = conn.submitNow({ user: 'alice', password: 'guess' }, context);
+      assert.ok(outcome instanceof Promise, 'the failure is counted in the store first');
+      await outcome;
+      assert.deepEqual(sent.closed, ['invalid_credentials']);
+    }
+    const { conn, sent } = open({ ...limits, store });
+    assert.equal(conn.submitNow({ user: 'alice', password: 'secret' }, context), 'done');
+    assert.deepEqual(sent.closed, ['rate_limited']);
+    await store.close();
+  });
+
+  it('turns a driver that throws while accepting into an error of the caller, not a silent verdict', async () => {
+    const guard = createGuard({ strategies: [users] });
+    guards.push(guard);
+    const conn = guard.open(
+      { id: 'thrower', transport: 'ws', namespace: '/', ip: '127.0.0.1' },
+      {
+        authenticated: () => {
+          throw new Error('socket gone');
+        },
+        expiring: () => {},
+        close: () => {},
+      },
+    );
+    assert.throws(() => conn.submitNow({ user: 'alice', password: 'secret' }, context), /socket gone/);
+    const slow = createGuard({ strategies: [createCustomStrategy(async () => ({ id: 'bob' }))] });
+    guards.push(slow);
+    const later = slow.open(
+      { id: 'thrower-later', transport: 'ws', namespace: '/', ip: '127.0.0.1' },
+      {
+        authenticated: () => {
+          throw new AuthError('internal_error');
+        },
+        expiring: () => {},
+        close: () => {},
+      },
+    );
+    await assert.rejects(Promise.resolve(later.submitNow({}, context)), (err: AuthError) => err.code === 'internal_error');
+  });
+});
