@@ -12,6 +12,7 @@
  *   (its message is logged, redacted, and never sent to the client).
  */
 
+import { isThenable } from '../core/thenable.js';
 import type { AuthContext, Credentials, Principal, Strategy } from '../core/types.js';
 import { AuthError, isAuthError } from '../errors.js';
 
@@ -48,33 +49,34 @@ export function createCustomStrategy(options: CustomStrategyOptions | Authentica
   const fn = opts.authenticate;
   const name = opts.name ?? 'custom';
   const callbackStyle = fn.length >= 3;
+  const threw = (err: unknown): never => {
+    if (isAuthError(err)) throw err;
+    throw new AuthError('internal_error', { cause: err, detail: `${name}: threw` });
+  };
+  const settle = (result: CustomResult): Principal | null => toPrincipal(result, name);
   return {
     name,
-    async authenticate(credentials, context) {
-      let result: CustomResult;
-      try {
-        if (callbackStyle) {
-          result = await new Promise<CustomResult>((resolve, reject) => {
-            let settled = false;
-            (fn as (c: Credentials, x: AuthContext, cb: (err: unknown, r?: CustomResult) => void) => void)(
-              credentials,
-              context,
-              (err, r) => {
-                if (settled) return; // a callback called twice is ignored
-                settled = true;
-                if (err !== null && err !== undefined) reject(err);
-                else resolve(r);
-              },
-            );
+    // Not `async`: a function that answers at once gets its verdict in the same tick.
+    authenticate(credentials, context) {
+      if (callbackStyle) {
+        return new Promise<CustomResult>((resolve, reject) => {
+          let settled = false;
+          (fn as (c: Credentials, x: AuthContext, cb: (err: unknown, r?: CustomResult) => void) => void)(credentials, context, (err, r) => {
+            if (settled) return; // a callback called twice is ignored
+            settled = true;
+            if (err !== null && err !== undefined) reject(err);
+            else resolve(r);
           });
-        } else {
-          result = (await fn(credentials, context, () => {})) as CustomResult;
-        }
-      } catch (err) {
-        if (isAuthError(err)) throw err;
-        throw new AuthError('internal_error', { cause: err, detail: `${name}: threw` });
+        }).then(settle, threw);
       }
-      return toPrincipal(result, name);
+      let result: CustomResult | Promise<CustomResult>;
+      try {
+        result = fn(credentials, context, () => {});
+      } catch (err) {
+        return threw(err);
+      }
+      if (isThenable<CustomResult>(result)) return Promise.resolve(result).then(settle, threw);
+      return settle(result);
     },
   };
 }
