@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Namespace, Server, Socket } from 'socket.io';
-import type { AttemptContext, AuthenticatedPayload, Connection, ConnectionDriver } from '../core/connection.js';
+import type { AttemptContext, AuthenticatedPayload, Connection, ConnectionDriver, SubmitOutcome } from '../core/connection.js';
 import type { Guard, RevokeTarget } from '../core/guard.js';
 import { createGuard } from '../core/guard.js';
 import { describeError } from '../core/logger.js';
@@ -151,6 +151,7 @@ class SocketIoDriver implements ConnectionDriver {
    * sending CONNECT after CONNECT over one engine connection leaves no listener behind.
    */
   watchEngine(conn: Connection): void {
+    if (this.#engineClose !== undefined || this.next === undefined) return;
     const listener = (reason: string): void => {
       this.#engineClose = undefined;
       conn.closed(closeReason(reason));
@@ -311,31 +312,58 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     else conn.terminate(error);
   };
 
-  /** Verifies the CONNECT packet's credentials (or leaves the socket pending) and lets the CONNECT through. */
-  const decide = async (socket: Socket, conn: Connection, state: SocketIoDriver, address: ClientAddress): Promise<void> => {
+  /**
+   * Lets the CONNECT through, or not, once the verification of its credentials
+   * ended (or the socket stays pending, to authenticate by message).
+   */
+  const conclude = (socket: Socket, conn: Connection, state: SocketIoDriver, outcome: SubmitOutcome): void => {
+    if (state.next === undefined) return;
+    if (outcome === 'missing' && conn.pending) {
+      state.decided()?.();
+    } else if (conn.authenticated) {
+      socket.data.principal = conn.principal;
+      state.decided()?.();
+    } else {
+      // Ended without a verdict (the client left while we verified): hand the socket back
+      // so Socket.IO drops it from the namespace's pre-connect sockets.
+      state.decided()?.(new Error('connection closed'));
+    }
+  };
+
+  /** A bug must refuse this socket, never become an unhandled rejection or reach Socket.IO. */
+  const failed = (socket: Socket, conn: Connection, err: unknown): void => {
+    logger.error({ connectionId: socket.id, ...describeError(err) }, 'portcullis: verification failed');
+    conn.terminate(toAuthError(err));
+  };
+
+  /**
+   * Verifies the CONNECT packet's credentials (or leaves the socket pending). When
+   * the strategy and the store answer at once, the CONNECT is decided before this
+   * returns: no promise, no listener. Otherwise the engine is watched until the
+   * verdict, so a client that leaves meanwhile ends its connection at once.
+   */
+  const decide = (socket: Socket, conn: Connection, state: SocketIoDriver, address: ClientAddress): void => {
+    let outcome: SubmitOutcome | Promise<SubmitOutcome>;
     try {
       const auth = socket.handshake.auth as unknown;
       const hasAuth = typeof auth === 'object' && auth !== null && Object.keys(auth).length > 0;
       const byMessage = mode === 'message' || (mode === 'auto' && !hasAuth && !hasAmbientCredentials(socket));
       // Auto mode with only ambient credentials (a cookie, a certificate): if no strategy
       // recognises them, the socket stays pending and may authenticate by message.
-      const outcome = byMessage ? 'missing' : await conn.submit(auth, handshakeContext(socket, address), true, mode === 'auto' && !hasAuth);
-      if (state.next === undefined) return;
-      if (outcome === 'missing' && conn.pending) {
-        state.decided()?.();
-      } else if (conn.authenticated) {
-        socket.data.principal = conn.principal;
-        state.decided()?.();
-      } else {
-        // Ended without a verdict (the client left while we verified): hand the socket back
-        // so Socket.IO drops it from the namespace's pre-connect sockets.
-        state.decided()?.(new Error('connection closed'));
+      outcome = byMessage ? 'missing' : conn.submitNow(auth, handshakeContext(socket, address), true, mode === 'auto' && !hasAuth);
+      if (!(outcome instanceof Promise)) {
+        conclude(socket, conn, state, outcome);
+        return;
       }
     } catch (err) {
-      // A bug must refuse this socket, never become an unhandled rejection.
-      logger.error({ connectionId: socket.id, ...describeError(err) }, 'portcullis: handshake failed');
-      conn.terminate(toAuthError(err));
+      failed(socket, conn, err);
+      return;
     }
+    state.watchEngine(conn);
+    outcome.then(
+      (settled) => conclude(socket, conn, state, settled),
+      (err: unknown) => failed(socket, conn, err),
+    );
   };
 
   const middleware = Object.assign(
@@ -350,7 +378,6 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
         if (!engineChecked) checkTransport(socket.request, address);
         conn = guard.open({ id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip, socket }, state);
         (socket as Tagged)[CONNECTION] = conn;
-        state.watchEngine(conn);
         // Without the engine-level preflight (guard on a namespace), count the handshake here.
         if (!engineChecked) admitted = guard.admit(ip, { pendingBudget: false });
       } catch (err) {
@@ -358,10 +385,11 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
         return;
       }
       if (admitted === undefined) {
-        void decide(socket, conn, state, address);
+        decide(socket, conn, state, address);
         return;
       }
       const opened = conn;
+      state.watchEngine(opened);
       admitted.then(
         () => decide(socket, opened, state, address),
         (err: unknown) => refuseHandshake(socket, ip, opened, state, err),
@@ -473,14 +501,31 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   };
 
   /** Shared by every socket of this guard (no per-socket closure). */
+  function publishPrincipal(socket: Socket, conn: Connection): void {
+    if (conn.authenticated) socket.data.principal = conn.principal;
+  }
+
+  /** Shared by every socket of this guard (no per-socket closure). */
   function guardedOnevent(this: Socket, packet: EventPacket): void {
     const conn = connectionOf(this);
     if (conn === undefined) return;
     const args = packet.data;
     if (Array.isArray(args) && args[0] === events.authentication) {
-      void conn.submit(args[1], handshakeContext(this, addressOf(this.request))).then(() => {
-        if (conn.authenticated) this.data.principal = conn.principal;
-      });
+      let outcome: SubmitOutcome | Promise<SubmitOutcome>;
+      try {
+        outcome = conn.submitNow(args[1], handshakeContext(this, addressOf(this.request)));
+      } catch (err) {
+        failed(this, conn, err);
+        return;
+      }
+      if (outcome instanceof Promise) {
+        outcome.then(
+          () => publishPrincipal(this, conn),
+          (err: unknown) => failed(this, conn, err),
+        );
+      } else {
+        publishPrincipal(this, conn);
+      }
       return;
     }
     // Pending (or ending) sockets: the event is dropped and its ack never called.

@@ -153,8 +153,9 @@ describe('Socket.IO live sessions with real short-lived JWTs (wall clock)', () =
         .sign(secret);
     fx = await startIo();
     createSocketIoGuard(fx.io, { strategies: createJwtStrategy({ algorithms: ['HS256'], secret }), expiringLeadMs: 1500 });
-    const keeper = fx.client('/', { auth: { token: await mint('keeper', 2) } });
-    const idle = fx.client('/', { auth: { token: await mint('idle', 2) } });
+    const [keeperToken, idleToken] = await Promise.all([mint('keeper', 2), mint('idle', 2)]);
+    const keeper = fx.client('/', { auth: { token: keeperToken } });
+    const idle = fx.client('/', { auth: { token: idleToken } });
     // Listen before connecting: with exp at a whole second, the warning may be due at once.
     const warning = waitForEvent<{ expiresAt: number }>(keeper, 'auth_expiring', 3000);
     const expiry = waitForEvent<{ code: string }>(idle, 'unauthorized', 4000);

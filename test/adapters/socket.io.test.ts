@@ -44,6 +44,26 @@ async function guarded(options: Partial<SocketIoGuardOptions> = {}) {
 }
 
 describe('Socket.IO handshake mode', () => {
+  it('decides the CONNECT in the tick it arrives when the strategy and the store answer at once', async () => {
+    let ticked = false;
+    const instant = createCustomStrategy((c) => {
+      ticked = false;
+      queueMicrotask(() => {
+        ticked = true;
+      });
+      return c.user === 'alice' ? { id: 'alice' } : false;
+    });
+    const { fx, g } = await guarded({ strategies: [instant] });
+    let tickedBeforeApp: boolean | undefined;
+    fx.io.use((_socket, next) => {
+      tickedBeforeApp = ticked;
+      next();
+    });
+    await connected(fx.client('/', { auth: { user: 'alice' } }));
+    assert.equal(tickedBeforeApp, false, 'the app middleware ran before any microtask queued by the strategy');
+    assert.equal(g.guard.stats.authenticated, 1);
+  });
+
   it('admits valid CONNECT auth and exposes the principal in socket.data', async () => {
     const { fx, g } = await guarded();
     const seen = waitForEvent<Socket>(fx.io, 'connection');

@@ -43,6 +43,8 @@ export async function startIo(opts: Partial<ServerOptions> = {}): Promise<IoFixt
 
 /** Resolves once the client connected, rejects with the connect_error otherwise. */
 export function connected(socket: ClientSocket, timeoutMs = 2000): Promise<void> {
+  // A handshake decided in one tick may connect before the caller gets here.
+  if (socket.connected) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('timed out waiting for connect')), timeoutMs);
     socket.once('connect', () => {

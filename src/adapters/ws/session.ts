@@ -13,7 +13,7 @@ import { writeRefusal } from '../../core/http-refusal.js';
 import { describeError } from '../../core/logger.js';
 import { withSocket } from '../../core/request.js';
 import type { Principal } from '../../core/types.js';
-import { AuthError, isAuthError } from '../../errors.js';
+import { AuthError, isAuthError, toAuthError } from '../../errors.js';
 import type { RawData } from './frames.js';
 import { asAuthenticateFrame, authenticatedFrame, expiringFrame, FrameType, parseClientFrame, refreshFailedFrame } from './frames.js';
 import type { HubInternals } from './hub.js';
@@ -233,9 +233,19 @@ export class WsSession implements ConnectionDriver {
   }
 
   #submit(conn: Connection, payload: unknown): void {
-    conn.submit(payload, this.#context).catch((err: unknown) => {
-      this.#host.guard.options.logger.error({ connectionId: this.id, ...describeError(err) }, 'portcullis: ws submit failed');
-    });
+    // The verdict goes out in this very tick when the strategy and the store answer at once.
+    try {
+      const outcome = conn.submitNow(payload, this.#context);
+      if (outcome instanceof Promise) outcome.catch((err: unknown) => this.#submitFailed(conn, err));
+    } catch (err) {
+      this.#submitFailed(conn, err);
+    }
+  }
+
+  /** A driver that threw while sending the verdict: logged, and the connection ends. */
+  #submitFailed(conn: Connection, err: unknown): void {
+    this.#host.guard.options.logger.error({ connectionId: this.id, ...describeError(err) }, 'portcullis: ws submit failed');
+    conn.terminate(toAuthError(err));
   }
 
   #refuse(conn: Connection, error: AuthError): void {
