@@ -3,6 +3,9 @@
  * per configuration, loaded at once; prints the CPU ratio and the user/system split.
  *
  *   node --import tsx bench/experiment.ts --transport=socket.io --strategy=ticket --mode=handshake --n=2000 --pairs=3 --guard='{"rateLimits":false}'
+ *   node --import tsx bench/experiment.ts --strategy=none --variant-a=portcullis --guard-a='{}' --guard='{"timeoutMs":false}'
+ *
+ * Times are µs of server CPU per handshake (user, system) and the GC pauses within.
  */
 import { parseArgs } from 'node:util';
 import { connect, userAddress } from './lib/attempt.js';
@@ -21,6 +24,8 @@ const { values } = parseArgs({
     pairs: { type: 'string', default: '3' },
     guard: { type: 'string', default: '{}' },
     variant: { type: 'string', default: 'portcullis' },
+    'variant-a': { type: 'string', default: 'vanilla' },
+    'guard-a': { type: 'string', default: '{}' },
   },
 });
 const transport = values.transport as Transport;
@@ -28,7 +33,12 @@ const strategy = values.strategy as StrategyName;
 const mode = values.mode as AuthMode;
 const n = Number(values.n);
 const keys = createKeyMaterial();
-const a = await startSpec({ transport, variant: 'vanilla', strategy, mode }, keys, 'vanilla');
+// Side A is vanilla unless told otherwise: two guard configurations can be compared head to head.
+const a = await startSpec(
+  { transport, variant: values['variant-a'] as 'vanilla', strategy, mode, guard: JSON.parse(values['guard-a'] as string) },
+  keys,
+  values['variant-a'] === 'vanilla' ? 'vanilla' : 'reference',
+);
 const b = await startSpec(
   { transport, variant: values.variant as 'portcullis', strategy, mode, guard: JSON.parse(values.guard as string) },
   keys,
@@ -60,8 +70,9 @@ try {
   await round(500);
   for (let p = 0; p < Number(values.pairs); p++) {
     const [va, vb] = (await round(n)) as [CpuSample, CpuSample];
-    const f = (s: CpuSample) => `${(s.cpuUs / n).toFixed(0)} (u ${(s.userUs / n).toFixed(0)} s ${(s.systemUs / n).toFixed(0)})`;
-    console.log(`ratio ${(va.cpuUs / vb.cpuUs).toFixed(3)}  vanilla ${f(va)}  subject ${f(vb)}`);
+    const gc = (s: CpuSample) => (s.gc === undefined ? '' : ` gc ${((s.gc.ms * 1000) / n).toFixed(1)}, ${s.gc.minor}+${s.gc.major} runs`);
+    const f = (s: CpuSample) => `${(s.cpuUs / n).toFixed(0)} (u ${(s.userUs / n).toFixed(0)} s ${(s.systemUs / n).toFixed(0)}${gc(s)})`;
+    console.log(`ratio ${(va.cpuUs / vb.cpuUs).toFixed(3)}  ${a.name} ${f(va)}  subject ${f(vb)}`);
   }
 } finally {
   await stopAll([a, b]);

@@ -3,6 +3,7 @@
  * full collections and heap readings (`--expose-gc`), and the server's own
  * commands. A server exits when its parent goes away.
  */
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import type { CpuSample, HeapSample, Reply, Request, ServerConfig } from './protocol.js';
 
@@ -27,6 +28,15 @@ function fullGc(rounds = 2): void {
  */
 export function serve(port: number, handler: Handler, shutdown: () => Promise<void>): void {
   let begin: { cpu: NodeJS.CpuUsage; at: number } | undefined;
+  // GC pauses inside the CPU window: tells collector work from the rest when two servers differ.
+  const gcTally = { ms: 0, minor: 0, major: 0 };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcTally.ms += e.duration;
+      if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) gcTally.minor++;
+      else gcTally.major++;
+    }
+  }).observe({ entryTypes: ['gc'] });
   const reply = (message: Reply): void => {
     if (process.connected) process.send?.(message);
   };
@@ -37,11 +47,20 @@ export function serve(port: number, handler: Handler, shutdown: () => Promise<vo
       switch (request.cmd) {
         case 'cpu-begin':
           begin = { cpu: process.cpuUsage(), at: performance.now() };
+          gcTally.ms = 0;
+          gcTally.minor = 0;
+          gcTally.major = 0;
           return null;
         case 'cpu-end': {
           if (begin === undefined) throw new Error('cpu-end without cpu-begin');
           const d = process.cpuUsage(begin.cpu);
-          const sample: CpuSample = { cpuUs: d.user + d.system, userUs: d.user, systemUs: d.system, wallMs: performance.now() - begin.at };
+          const sample: CpuSample = {
+            cpuUs: d.user + d.system,
+            userUs: d.user,
+            systemUs: d.system,
+            wallMs: performance.now() - begin.at,
+            gc: { ...gcTally },
+          };
           begin = undefined;
           return sample;
         }

@@ -73,6 +73,8 @@ export interface CpuSample {
   readonly userUs: number;
   readonly systemUs: number;
   readonly wallMs: number;
+  /** Main-thread garbage-collection pauses in the window (PerformanceObserver `gc` entries). */
+  readonly gc?: { readonly ms: number; readonly minor: number; readonly major: number };
 }
 
 /** Heap after full collections. */
