@@ -19,6 +19,7 @@ import type { OriginCheckOptions } from '../core/origin.js';
 import { createOriginCheck } from '../core/origin.js';
 import type { ClientAddress } from '../core/request.js';
 import { createRequestResolver, headerValue } from '../core/request.js';
+import { whenSettled } from '../core/thenable.js';
 import type { Principal } from '../core/types.js';
 import type { AuthError } from '../errors.js';
 import { AuthError as AuthErrorClass, toAuthError } from '../errors.js';
@@ -343,27 +344,19 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
    * verdict, so a client that leaves meanwhile ends its connection at once.
    */
   const decide = (socket: Socket, conn: Connection, state: SocketIoDriver, address: ClientAddress): void => {
-    let outcome: SubmitOutcome | Promise<SubmitOutcome>;
-    try {
-      const auth = socket.handshake.auth as unknown;
-      const hasAuth = typeof auth === 'object' && auth !== null && Object.keys(auth).length > 0;
-      const byMessage = mode === 'message' || (mode === 'auto' && !hasAuth && !hasAmbientCredentials(socket));
-      // Auto mode with only ambient credentials (a cookie, a certificate): if no strategy
-      // recognises them, the socket stays pending and may authenticate by message.
-      outcome = byMessage ? 'missing' : conn.submitNow(auth, handshakeContext(socket, address), true, mode === 'auto' && !hasAuth);
-      if (!(outcome instanceof Promise)) {
-        conclude(socket, conn, state, outcome);
-        return;
-      }
-    } catch (err) {
-      failed(socket, conn, err);
-      return;
-    }
-    state.watchEngine(conn);
-    outcome.then(
-      (settled) => conclude(socket, conn, state, settled),
-      (err: unknown) => failed(socket, conn, err),
+    const waiting = whenSettled(
+      () => {
+        const auth = socket.handshake.auth as unknown;
+        const hasAuth = typeof auth === 'object' && auth !== null && Object.keys(auth).length > 0;
+        const byMessage = mode === 'message' || (mode === 'auto' && !hasAuth && !hasAmbientCredentials(socket));
+        // Auto mode with only ambient credentials (a cookie, a certificate): if no strategy
+        // recognises them, the socket stays pending and may authenticate by message.
+        return byMessage ? 'missing' : conn.submitNow(auth, handshakeContext(socket, address), true, mode === 'auto' && !hasAuth);
+      },
+      (outcome) => conclude(socket, conn, state, outcome),
+      (err) => failed(socket, conn, err),
     );
+    if (waiting) state.watchEngine(conn);
   };
 
   const middleware = Object.assign(
@@ -511,21 +504,11 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     if (conn === undefined) return;
     const args = packet.data;
     if (Array.isArray(args) && args[0] === events.authentication) {
-      let outcome: SubmitOutcome | Promise<SubmitOutcome>;
-      try {
-        outcome = conn.submitNow(args[1], handshakeContext(this, addressOf(this.request)));
-      } catch (err) {
-        failed(this, conn, err);
-        return;
-      }
-      if (outcome instanceof Promise) {
-        outcome.then(
-          () => publishPrincipal(this, conn),
-          (err: unknown) => failed(this, conn, err),
-        );
-      } else {
-        publishPrincipal(this, conn);
-      }
+      whenSettled(
+        () => conn.submitNow(args[1], handshakeContext(this, addressOf(this.request))),
+        () => publishPrincipal(this, conn),
+        (err) => failed(this, conn, err),
+      );
       return;
     }
     // Pending (or ending) sockets: the event is dropped and its ack never called.

@@ -118,6 +118,17 @@ describe('Socket.IO handshake mode', () => {
 });
 
 describe('Socket.IO sockets that never connect', () => {
+  it('survives an app middleware that throws after a verification that waited (no unhandled rejection)', async () => {
+    const { fx, g } = await guarded();
+    fx.io.use(() => {
+      throw new Error('app middleware bug');
+    });
+    const c = fx.client('/', { auth: { user: 'alice', password: 'secret' } });
+    await waitUntil(() => logger.lines.some((line) => line.includes('app middleware bug')), 2000, 'the error to be logged');
+    await waitUntil(() => g.guard.stats.pending === 0 && g.guard.stats.authenticated === 0, 2000, 'the connection to end');
+    c.disconnect();
+  });
+
   it('ends the connection when a later app middleware refuses the CONNECT', async () => {
     const reasons: CloseReason[] = [];
     const { fx, g } = await guarded({ hooks: { onClose: (_info, reason) => reasons.push(reason) } });
@@ -186,6 +197,17 @@ describe('Socket.IO sockets that never connect', () => {
 });
 
 describe('Socket.IO post-connect mode', () => {
+  it('refuses with internal_error when the verdict cannot be sent (principal data that does not serialise)', async () => {
+    const unserialisable = createCustomStrategy((c) => (c.user === 'dave' ? { id: 'dave', data: { n: 10n } } : null));
+    const { fx, g } = await guarded({ mode: 'message', strategies: [unserialisable] });
+    const c = fx.client('/');
+    await connected(c);
+    const verdict = waitForEvent<{ code: string }>(c, 'unauthorized');
+    c.emit('authentication', { user: 'dave' });
+    assert.equal((await verdict).code, 'internal_error');
+    await waitUntil(() => g.guard.stats.pending === 0 && g.guard.stats.authenticated === 0, 2000, 'the connection to end');
+  });
+
   it('announces, authenticates and sends the verdict after the hook', async () => {
     let hookDone = false;
     const { fx } = await guarded({

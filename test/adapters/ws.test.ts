@@ -62,6 +62,8 @@ const tokens = createCustomStrategy(async (c, ctx) => {
       return { id: 'slow' };
     case 'hang':
       return new Promise<never>(() => {});
+    case 'unserialisable':
+      return { id: 'dave', data: { n: 10n } }; // a BigInt: the authenticated frame cannot be written
     default:
       return false;
   }
@@ -120,6 +122,18 @@ async function authenticated(f: WsFixture, token = 'alice', path = '/') {
 }
 
 describe('ws first-message mode', () => {
+  it('ends with internal_error (4500) when the verdict cannot be sent; the app never sees the socket', async () => {
+    const { fx, guard, app } = await guarded();
+    const ws = fx.client('/');
+    await opened(ws);
+    const end = closed(ws);
+    authenticate(ws, { token: 'unserialisable' });
+    assert.equal((await end).code, 4500);
+    await waitUntil(() => guard.stats.pending === 0 && guard.stats.authenticated === 0, 2000, 'the connection to end');
+    assert.equal(app.connections.length, 0);
+    assert.ok(logger.lines.some((line) => line.includes('portcullis: ws submit failed')));
+  });
+
   it('admits a socket after its authenticate frame and only then hands it to the app', async () => {
     const { fx, guard, app } = await guarded();
     const ws = fx.client('/');

@@ -10,13 +10,14 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { WebSocketServer } from 'ws';
-import type { AttemptContext, Connection, SubmitOutcome } from '../../core/connection.js';
+import type { AttemptContext, Connection } from '../../core/connection.js';
 import type { Guard, RevokeTarget } from '../../core/guard.js';
 import { createGuard } from '../../core/guard.js';
 import { writeRefusal, writeStatus } from '../../core/http-refusal.js';
 import { describeError } from '../../core/logger.js';
 import { createOriginCheck } from '../../core/origin.js';
 import { createRequestResolver, headerValue, snapshotRequest } from '../../core/request.js';
+import { whenSettled } from '../../core/thenable.js';
 import type { Principal } from '../../core/types.js';
 import { AuthError, toAuthError } from '../../errors.js';
 import type { Hub } from './hub.js';
@@ -214,23 +215,17 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
     // Only ambient credentials (a cookie, a certificate, an Authorization header) in auto
     // mode: when no strategy recognises them, upgrade pending and wait for the first message.
     const optional = cfg.mode === 'auto' && !explicit;
-    const settled = (outcome: SubmitOutcome): void => {
-      if (conn.authenticated || (outcome === 'missing' && conn.pending)) complete(req, socket, head, session);
-    };
-    const failed = (err: unknown): void => {
-      logger.error({ connectionId: id, ...describeError(err) }, 'portcullis: ws upgrade verification failed');
-      session.close(toAuthError(err));
-    };
     // Upgrades in this very tick when the strategy and the store answer at once.
-    let outcome: SubmitOutcome | Promise<SubmitOutcome>;
-    try {
-      outcome = conn.submitNow(credentials, context, true, optional);
-    } catch (err) {
-      failed(err);
-      return;
-    }
-    if (outcome instanceof Promise) outcome.then(settled, failed);
-    else settled(outcome);
+    whenSettled(
+      () => conn.submitNow(credentials, context, true, optional),
+      (outcome) => {
+        if (conn.authenticated || (outcome === 'missing' && conn.pending)) complete(req, socket, head, session);
+      },
+      (err) => {
+        logger.error({ connectionId: id, ...describeError(err) }, 'portcullis: ws upgrade verification failed');
+        session.close(toAuthError(err));
+      },
+    );
   }
 
   /** Hands the socket to `ws` for the `101`; the session binds the WebSocket it creates. */

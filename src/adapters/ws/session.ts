@@ -12,6 +12,7 @@ import type { Guard } from '../../core/guard.js';
 import { writeRefusal } from '../../core/http-refusal.js';
 import { describeError } from '../../core/logger.js';
 import { withSocket } from '../../core/request.js';
+import { whenSettled } from '../../core/thenable.js';
 import type { Principal } from '../../core/types.js';
 import { AuthError, isAuthError, toAuthError } from '../../errors.js';
 import type { RawData } from './frames.js';
@@ -234,12 +235,11 @@ export class WsSession implements ConnectionDriver {
 
   #submit(conn: Connection, payload: unknown): void {
     // The verdict goes out in this very tick when the strategy and the store answer at once.
-    try {
-      const outcome = conn.submitNow(payload, this.#context);
-      if (outcome instanceof Promise) outcome.catch((err: unknown) => this.#submitFailed(conn, err));
-    } catch (err) {
-      this.#submitFailed(conn, err);
-    }
+    whenSettled(
+      () => conn.submitNow(payload, this.#context),
+      () => {},
+      (err) => this.#submitFailed(conn, err),
+    );
   }
 
   /** A driver that threw while sending the verdict: logged, and the connection ends. */
