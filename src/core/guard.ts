@@ -391,14 +391,19 @@ export function createGuard(options: GuardOptions): Guard {
       throw new AuthError('token_expired', { detail: `strategy ${strategy.name}: expiresAt in the past` });
     }
     const verified: Verified = { principal, strategy: strategy.name };
-    if (revocations === undefined) return verified;
-    const revoked = (found: boolean): Verified => {
-      if (found) throw new AuthError('revoked', { detail: `strategy ${strategy.name}: principal revoked` });
+    const found = revokedNow(principal);
+    if (found === false) return verified;
+    const revoked = (yes: boolean): Verified => {
+      if (yes) throw new AuthError('revoked', { detail: `strategy ${strategy.name}: principal revoked` });
       return verified;
     };
-    if (revocations.recentlyRevoked(principal)) return revoked(true);
-    const found = revocations.isRevoked(principal);
-    return typeof found === 'boolean' ? revoked(found) : found.then(revoked);
+    return found === true ? revoked(true) : found.then(revoked);
+  }
+
+  /** True when a revocation covers `principal`: one seen lately, else a store lookup (at once on the memory store). */
+  function revokedNow(principal: Principal): boolean | Promise<boolean> {
+    if (revocations === undefined) return false;
+    return revocations.recentlyRevoked(principal) || revocations.isRevoked(principal);
   }
 
   async function verify(raw: unknown, context: AuthContext): Promise<Verified> {
@@ -457,8 +462,7 @@ export function createGuard(options: GuardOptions): Guard {
       return closed;
     },
     async isRevoked(principal) {
-      if (revocations === undefined) return false;
-      return revocations.recentlyRevoked(principal) || revocations.isRevoked(principal);
+      return revokedNow(principal);
     },
     ready: revocations === undefined ? Promise.resolve() : revocations.ready,
     rejected: reject,
