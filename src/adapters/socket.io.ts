@@ -356,6 +356,9 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       (outcome) => conclude(socket, conn, state, outcome),
       (err) => failed(socket, conn, err),
     );
+    // Not decided at once (waiting, or pending until an `authentication` message):
+    // now it counts against the pending budget, under its deadline.
+    conn.hold();
     if (waiting) state.watchEngine(conn);
   };
 
@@ -369,7 +372,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       try {
         // With the engine-level preflight, this very request was checked already.
         if (!engineChecked) checkTransport(socket.request, address);
-        conn = guard.open({ id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip, socket }, state);
+        conn = guard.open({ id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip, socket }, state, true);
         (socket as Tagged)[CONNECTION] = conn;
         // Without the engine-level preflight (guard on a namespace), count the handshake here.
         if (!engineChecked) admitted = guard.admit(ip, { pendingBudget: false });
@@ -382,6 +385,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
         return;
       }
       const opened = conn;
+      opened.hold();
       state.watchEngine(opened);
       admitted.then(
         () => decide(socket, opened, state, address),
@@ -422,6 +426,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       const conn = guard.open(
         { id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip: addressOf(socket.request).ip, socket },
         state,
+        true,
       );
       (socket as Tagged)[CONNECTION] = conn;
       conn.accept(principal, 'handshake', 'recovery', guard.clock.now());

@@ -64,6 +64,8 @@ export class Connection implements ConnectionInfo {
   /** Set while one authentication message is being verified. */
   inFlight = false;
   attempts = 0;
+  /** @internal True while counted against the pending budget (see `Guard.open`'s `deferHold`). */
+  held = false;
   /** @internal The next deadline: the auth timeout while pending, then the expiry warning, then the expiry. */
   deadline: Deadline | undefined = undefined;
   /** @internal */ ipKey: string;
@@ -93,6 +95,15 @@ export class Connection implements ConnectionInfo {
   /** True while the socket may receive and send application traffic. */
   get authenticated(): boolean {
     return this.state === ConnectionState.Authenticated;
+  }
+
+  /**
+   * Counts this pending connection against the pending budget and starts its
+   * deadline, if not done yet. For adapters that opened it with `deferHold` and
+   * could not decide it at once; verification that goes asynchronous holds by itself.
+   */
+  hold(): void {
+    this.#guard.hold(this);
   }
 
   /** Binds the transport socket once it exists (`ws` creates it after upgrade-time authentication). */
@@ -146,6 +157,8 @@ export class Connection implements ConnectionInfo {
       return this.#refused(err, phase, optional, started);
     }
     if (result instanceof Promise) {
+      // Waiting: from now on this socket counts as pending, under its deadline.
+      this.#guard.hold(this);
       return result.then(
         (verified) => this.#verified(verified, phase, optional, started),
         (err: unknown) => this.#refused(err, phase, optional, started),
@@ -168,6 +181,7 @@ export class Connection implements ConnectionInfo {
       return this.#refused(err, phase, optional, started);
     }
     if (hook === undefined) return this.#settle(principal, strategy, phase, started);
+    this.#guard.hold(this);
     return hook.then(
       () => this.#settle(principal, strategy, phase, started),
       (err: unknown) => this.#refused(err, phase, optional, started),
@@ -196,6 +210,7 @@ export class Connection implements ConnectionInfo {
     const error = toAuthError(err);
     if (optional && error.code === 'credentials_required' && this.state === ConnectionState.Pending) {
       this.attempts--;
+      this.#guard.hold(this);
       return 'missing';
     }
     this.#guard.reportRejected(this, error, phase, this.#guard.clock.now() - started);

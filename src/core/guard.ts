@@ -50,10 +50,16 @@ export interface Guard {
   /** Verifies raw credentials (sanitised first) through the strategies. Throws `AuthError`. */
   verify(raw: unknown, context: AuthContext): Promise<Verified>;
   /**
-   * Opens a pending connection (starting its deadline), or throws `rate_limited`
-   * when the pending budget is spent.
+   * Opens a pending connection (counting it against the pending budget and starting
+   * its deadline), or throws `rate_limited` when the pending budget is spent.
+   *
+   * With `deferHold`, the connection is only counted and given a deadline once it
+   * has to wait: its verification goes asynchronous, or the caller calls
+   * `conn.hold()` (which it must do, in the same tick, whenever its attempt to
+   * decide at once left the connection pending). A connection decided in the tick
+   * it opened never waits, so it never touches the pending bookkeeping.
    */
-  open(init: ConnectionInit, driver: ConnectionDriver): Connection;
+  open(init: ConnectionInit, driver: ConnectionDriver, deferHold?: boolean): Connection;
   /** Checks the pending budget for `ip` without opening anything. Throws `rate_limited`. */
   checkPendingBudget(ip: string): void;
   /**
@@ -98,6 +104,8 @@ export interface GuardInternals {
   verify(raw: unknown, context: AuthContext): Verified | Promise<Verified>;
   /** Runs the `onAuthenticated` hook; `undefined` (nothing to wait for) when there is none. */
   runAuthenticatedHook(conn: Connection, principal: Principal, refreshed: boolean): Promise<void> | undefined;
+  /** Counts a pending connection against the budget and starts its deadline, once. */
+  hold(conn: Connection): void;
   /** Indexes the (new) principal and schedules its expiry warning and expiry. */
   activate(conn: Connection): void;
   onTransition(conn: Connection, from: ConnectionState, to: ConnectionState): void;
@@ -207,7 +215,17 @@ export function createGuard(options: GuardOptions): Guard {
     op(byToken, p.tokenId, conn);
   };
 
+  const hold = (conn: Connection): void => {
+    if (conn.held || !conn.pending) return;
+    conn.held = true;
+    pendingCount++;
+    pendingByIp.set(conn.ipKey, (pendingByIp.get(conn.ipKey) ?? 0) + 1);
+    if (opts.timeoutMs !== false) conn.deadline = deadlines.schedule(conn.openedAt + opts.timeoutMs, timeoutConnection, conn);
+  };
+
   const leavePending = (conn: Connection): void => {
+    if (!conn.held) return;
+    conn.held = false;
     deadlines.cancel(conn.deadline);
     conn.deadline = undefined;
     pendingCount--;
@@ -221,6 +239,7 @@ export function createGuard(options: GuardOptions): Guard {
     store,
     clock,
     verify: verifyNow,
+    hold,
     runAuthenticatedHook(conn, principal, refreshed) {
       const hook = hooks.onAuthenticated;
       if (hook === undefined) return undefined;
@@ -428,8 +447,12 @@ export function createGuard(options: GuardOptions): Guard {
   }
 
   function checkPendingBudget(ip: string): void {
+    checkPendingBudgetOf(ipKey(ip));
+  }
+
+  function checkPendingBudgetOf(key: string): void {
     if (pendingCount >= opts.maxPending) throw new AuthError('rate_limited', { detail: 'pending budget (global)', retryAfter: 1 });
-    if ((pendingByIp.get(ipKey(ip)) ?? 0) >= opts.maxPendingPerIp) {
+    if ((pendingByIp.get(key) ?? 0) >= opts.maxPendingPerIp) {
       throw new AuthError('rate_limited', { detail: 'pending budget (per IP)', retryAfter: 1 });
     }
   }
@@ -439,14 +462,12 @@ export function createGuard(options: GuardOptions): Guard {
     store,
     clock,
     verify,
-    open(init, driver) {
-      checkPendingBudget(init.ip);
+    open(init, driver, deferHold = false) {
       const key = ipKey(init.ip);
+      checkPendingBudgetOf(key);
       const conn = new Connection(internals, init, driver, key);
       live.set(conn.id, conn);
-      pendingCount++;
-      pendingByIp.set(key, (pendingByIp.get(key) ?? 0) + 1);
-      if (opts.timeoutMs !== false) conn.deadline = deadlines.schedule(clock.now() + opts.timeoutMs, timeoutConnection, conn);
+      if (!deferHold) hold(conn);
       return conn;
     },
     checkPendingBudget,

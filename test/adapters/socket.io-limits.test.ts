@@ -6,7 +6,7 @@ import { createSocketIoGuard, type SocketIoGuardOptions } from '../../src/adapte
 import { createWsGuard } from '../../src/adapters/ws.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
 import { connected, type IoFixture, refused, startIo } from '../helpers/socket-io.js';
-import { waitForEvent } from '../helpers/wait.js';
+import { waitForEvent, waitUntil } from '../helpers/wait.js';
 
 let fx: IoFixture | undefined;
 afterEach(async () => {
@@ -142,6 +142,27 @@ describe('Socket.IO: abuse limits', () => {
     const third = await refused(fx.client('/room'));
     assert.deepEqual(third.data, { code: 'rate_limited', retryable: true, retryAfter: 1 });
     assert.equal(g.guard.stats.pending, 2);
+  });
+
+  it('counts a CONNECT whose verification waits against the pending budget, and frees it on the verdict', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = createCustomStrategy(async (c) => {
+      if (c.wait === true) await gate;
+      return typeof c.username === 'string' ? c.username : null;
+    });
+    fx = await startIo();
+    const g = createSocketIoGuard(fx.io.of('/room'), { strategies: [slow], maxPendingPerIp: 1 });
+    const waiting = fx.client('/room', { auth: { username: 'u1', wait: true } });
+    await waitUntil(() => g.guard.stats.pending === 1);
+    const over = await refused(fx.client('/room', { auth: { username: 'u2' } }));
+    assert.deepEqual(over.data, { code: 'rate_limited', retryable: true, retryAfter: 1 });
+    release();
+    await connected(waiting);
+    assert.deepEqual(g.guard.stats, { pending: 0, authenticated: 1 });
+    await connected(fx.client('/room', { auth: { username: 'u3' } }));
   });
 
   it('limits handshakes per IP per window', async () => {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import { createManualClock } from '../../src/core/clock.js';
 import type { AttemptContext, AuthenticatedPayload, ConnectionDriver } from '../../src/core/connection.js';
 import { createGuard, type Guard } from '../../src/core/guard.js';
 import type { GuardOptions } from '../../src/core/options.js';
@@ -176,5 +177,88 @@ describe('verdicts given later, the same ones', () => {
       },
     );
     await assert.rejects(Promise.resolve(later.submitNow({}, context)), (err: AuthError) => err.code === 'internal_error');
+  });
+});
+
+describe('pending bookkeeping only for connections that wait (deferHold)', () => {
+  function opener(options: Partial<GuardOptions>) {
+    const guard = createGuard({ strategies: [users], ...options });
+    guards.push(guard);
+    return (deferHold: boolean) => {
+      const { driver, sent } = recordingDriver();
+      const conn = guard.open({ id: `d${next++}`, transport: 'ws', namespace: '/', ip: '127.0.0.1' }, driver, deferHold);
+      return { guard, conn, sent };
+    };
+  }
+
+  it('a connection decided in the tick it opened never counts against the pending budget', () => {
+    const open1 = opener({ maxPending: 1, maxPendingPerIp: 1 });
+    const a = open1(true);
+    assert.equal(a.guard.stats.pending, 0, 'not counted before it has to wait');
+    // Budget of 1, and `a` is still undecided: a deferred connection does not spend it.
+    const b = open1(true);
+    assert.equal(b.conn.submitNow({ user: 'alice', password: 'secret' }, context), 'done');
+    assert.equal(a.conn.submitNow({ user: 'alice', password: 'secret' }, context), 'done');
+    assert.deepEqual(a.guard.stats, { pending: 0, authenticated: 2 });
+    // Without deferHold, opening counts at once and the next one is refused.
+    open1(false);
+    assert.throws(
+      () => open1(true),
+      (err: AuthError) => err.code === 'rate_limited',
+    );
+  });
+
+  it('counts a connection from the moment its verification has to wait, and releases it on the verdict', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = createCustomStrategy(async () => {
+      await gate;
+      return { id: 'bob' };
+    });
+    const openSlow = opener({ strategies: [slow], maxPending: 1, maxPendingPerIp: 1 });
+    const { guard, conn } = openSlow(true);
+    const outcome = conn.submitNow({ token: 'x' }, context);
+    assert.ok(outcome instanceof Promise);
+    assert.equal(guard.stats.pending, 1, 'held while verifying');
+    assert.throws(
+      () => openSlow(true),
+      (err: AuthError) => err.code === 'rate_limited',
+    );
+    release();
+    await outcome;
+    assert.deepEqual(guard.stats, { pending: 0, authenticated: 1 });
+  });
+
+  it('holds a connection left pending by optional credentials, with its deadline counted from the open', () => {
+    const clock = createManualClock(1_000_000);
+    const openAt = opener({ clock, timeoutMs: 5000 });
+    const { guard, conn, sent } = openAt(true);
+    clock.advance(3000);
+    assert.equal(conn.submitNow({ cookie: 'unrelated' }, context, true, true), 'missing');
+    assert.equal(guard.stats.pending, 1);
+    clock.advance(1999);
+    assert.deepEqual(sent.closed, []);
+    clock.advance(1);
+    assert.deepEqual(sent.closed, ['auth_timeout'], 'the deadline runs from the open, not from the hold');
+    assert.equal(guard.stats.pending, 0);
+  });
+
+  it('hold() is idempotent and ignores a connection that is no longer pending', async () => {
+    const openOne = opener({});
+    const { guard, conn } = openOne(true);
+    conn.hold();
+    conn.hold();
+    assert.equal(guard.stats.pending, 1);
+    assert.equal(conn.submitNow({ user: 'alice', password: 'secret' }, context), 'done');
+    conn.hold();
+    assert.deepEqual(guard.stats, { pending: 0, authenticated: 1 });
+    const refused = openOne(true);
+    // Counting the failure goes through the store's promise API: held meanwhile, released by the verdict.
+    await refused.conn.submitNow({ user: 'alice', password: 'guess' }, context);
+    assert.equal(refused.conn.state, 'closed');
+    refused.conn.hold();
+    assert.equal(guard.stats.pending, 0);
   });
 });

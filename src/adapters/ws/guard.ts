@@ -195,9 +195,9 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
     const session = new WsSession(host, id, ip, namespace, context, socket);
     let conn: Connection;
     try {
-      // Opening counts the socket against the pending budget and starts its deadline,
-      // which also bounds the verification of upgrade credentials.
-      conn = guard.open({ id, transport: 'ws', namespace, ip }, session);
+      // Opening checks the pending budget. The socket counts against it, under its deadline
+      // (which also bounds the verification of upgrade credentials), once it has to wait.
+      conn = guard.open({ id, transport: 'ws', namespace, ip }, session, true);
     } catch (err) {
       refuse(err);
       return;
@@ -209,6 +209,7 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
     const carried =
       explicit || req.headers.authorization !== undefined || req.headers.cookie !== undefined || context.peerCertificate !== undefined;
     if (cfg.mode === 'message' || (cfg.mode === 'auto' && !carried)) {
+      conn.hold();
       complete(req, socket, head, session);
       return;
     }
@@ -226,6 +227,8 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
         session.close(toAuthError(err));
       },
     );
+    // Still pending (waiting for the verdict or for a first message): counted from now on.
+    conn.hold();
   }
 
   /** Hands the socket to `ws` for the `101`; the session binds the WebSocket it creates. */
