@@ -10,6 +10,7 @@
  */
 import { createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { hmacCanonicalString } from '../client/hmac-signer.js';
+import { isThenable } from '../core/thenable.js';
 import type { AuthContext, Principal, Strategy } from '../core/types.js';
 import { AuthError, isAuthError } from '../errors.js';
 import { hmacSha256, isBase64Url, positiveNumber, type SecretInput, secretBytes, storeOp } from './shared.js';
@@ -114,9 +115,49 @@ export function createHmacStrategy(options: HmacStrategyOptions): Strategy {
     throw new TypeError('portcullis: hmac strategy needs `keys` (an object or a function)');
   }
 
+  /** The signature is good: spends the nonce (at once on an in-process store), then maps the principal. */
+  const spendNonce = (
+    keyId: string,
+    nonce: string,
+    timestamp: number,
+    fields: Record<string, string>,
+    context: AuthContext,
+  ): Principal | Promise<Principal> => {
+    // Only a correctly signed handshake may spend a nonce, so junk cannot fill the store.
+    const nonceKey = `hmac-nonce:${keyId}:${nonce}`;
+    const spent = storeOp(
+      'hmac',
+      context.store,
+      (s) => s.setIfAbsent(nonceKey, '1', 2 * windowMs),
+      (s) => s.setIfAbsent(nonceKey, '1', 2 * windowMs),
+    );
+    return spent instanceof Promise
+      ? spent.then((fresh) => principalOf(fresh, keyId, timestamp, fields, context))
+      : principalOf(spent, keyId, timestamp, fields, context);
+  };
+
+  const principalOf = (
+    fresh: boolean,
+    keyId: string,
+    timestamp: number,
+    fields: Record<string, string>,
+    context: AuthContext,
+  ): Principal | Promise<Principal> => {
+    if (!fresh) throw new AuthError('invalid_credentials', { detail: 'hmac: replayed nonce' });
+    if (mapper !== undefined) {
+      const withIssuedAt = (mapped: Principal): Principal => (mapped.issuedAt === undefined ? { ...mapped, issuedAt: timestamp } : mapped);
+      const mapped = mapper(fields, keyId, context);
+      return isThenable(mapped) ? Promise.resolve(mapped).then(withIssuedAt) : withIssuedAt(mapped);
+    }
+    const sub = fields.sub;
+    if (sub === undefined || sub === '') throw new AuthError('invalid_credentials', { detail: 'hmac: no sub field' });
+    return { id: sub, issuedAt: timestamp, claims: { ...fields, keyId } };
+  };
+
   return {
     name: 'hmac',
-    async authenticate(credentials, context) {
+    // Not `async`: with keys given as an object and an in-process store, the verdict comes at once.
+    authenticate(credentials, context) {
       if (credentials.keyId === undefined && credentials.signature === undefined) return null;
       const { keyId, timestamp, nonce, signature, fields } = parse(credentials);
       let canonical: string;
@@ -128,31 +169,17 @@ export function createHmacStrategy(options: HmacStrategyOptions): Strategy {
       const now = context.clock.now();
       if (Math.abs(now - timestamp) > windowMs)
         throw new AuthError('invalid_credentials', { detail: 'hmac: timestamp outside the window' });
+      const check = (key: KeyObject | undefined): Principal | Promise<Principal> => {
+        if (key === undefined) throw new AuthError('invalid_credentials', { detail: 'hmac: unknown key id' });
+        const expected = hmacSha256(key, canonical);
+        const given = Buffer.from(signature, 'base64url');
+        if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+          throw new AuthError('invalid_credentials', { detail: 'hmac: bad signature' });
+        }
+        return spendNonce(keyId, nonce, timestamp, fields, context);
+      };
       const found = lookup(keyId);
-      const key = found instanceof Promise ? await found : found;
-      if (key === undefined) throw new AuthError('invalid_credentials', { detail: 'hmac: unknown key id' });
-      const expected = hmacSha256(key, canonical);
-      const given = Buffer.from(signature, 'base64url');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw new AuthError('invalid_credentials', { detail: 'hmac: bad signature' });
-      }
-      // Only a correctly signed handshake may spend a nonce, so junk cannot fill the store.
-      const nonceKey = `hmac-nonce:${keyId}:${nonce}`;
-      const spent = storeOp(
-        'hmac',
-        context.store,
-        (s) => s.setIfAbsent(nonceKey, '1', 2 * windowMs),
-        (s) => s.setIfAbsent(nonceKey, '1', 2 * windowMs),
-      );
-      const fresh = spent instanceof Promise ? await spent : spent;
-      if (!fresh) throw new AuthError('invalid_credentials', { detail: 'hmac: replayed nonce' });
-      if (mapper !== undefined) {
-        const mapped = await mapper(fields, keyId, context);
-        return mapped.issuedAt === undefined ? { ...mapped, issuedAt: timestamp } : mapped;
-      }
-      const sub = fields.sub;
-      if (sub === undefined || sub === '') throw new AuthError('invalid_credentials', { detail: 'hmac: no sub field' });
-      return { id: sub, issuedAt: timestamp, claims: { ...fields, keyId } };
+      return found instanceof Promise ? found.then(check) : check(found);
     },
   };
 }

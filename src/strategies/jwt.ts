@@ -27,6 +27,7 @@ import {
   jwtVerify,
   UnsecuredJWT,
 } from 'jose';
+import { isThenable } from '../core/thenable.js';
 import type { AuthContext, Credentials, Principal, Strategy } from '../core/types.js';
 import { AuthError, isAuthError } from '../errors.js';
 import { headerValue, positiveNumber, type SecretInput, secretBytes } from './shared.js';
@@ -355,43 +356,22 @@ export function createJwtStrategy(options: JwtStrategyOptions): Strategy {
     return match?.[1];
   };
 
-  return {
-    name: 'jwt',
-    async authenticate(credentials, context) {
-      const token = readToken(credentials, context);
-      if (token === undefined || !JWS_COMPACT.test(token)) return null;
-      let payload: JWTPayload;
-      try {
-        // A plain literal (no spread): this runs once per handshake. jose ignores undefined issuer/audience.
-        const verifyOptions = {
-          algorithms,
-          clockTolerance: tolerance,
-          currentDate: new Date(context.clock.now()),
-          requiredClaims,
-          issuer,
-          audience,
-        } as JWTVerifyOptions;
-        if (typeof key === 'function') ({ payload } = await jwtVerify(token, key, verifyOptions));
-        else if (key instanceof KeyObject) ({ payload } = await jwtVerify(token, key, verifyOptions));
-        // HS*: signature checked here, claims by jose, on the payload re-labelled as already verified.
-        else ({ payload } = UnsecuredJWT.decode(`${CHECKED_HEADER}.${key.hmac(token)}.`, verifyOptions));
-      } catch (err) {
-        throw refusal(err);
-      }
-      const exp = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
-      if (mapClaims === undefined) {
-        const { id } = defaultPrincipal(payload);
-        // One literal, one hidden class for every principal (a spread plus additions is slow).
-        return {
-          id,
-          claims: payload,
-          sessionId: typeof payload.sid === 'string' ? payload.sid : undefined,
-          tokenId: typeof payload.jti === 'string' ? payload.jti : undefined,
-          issuedAt: typeof payload.iat === 'number' ? payload.iat * 1000 : undefined,
-          expiresAt: exp,
-        } as Principal;
-      }
-      const base = await mapClaims(payload, context);
+  /** The principal of a verified payload: at once unless `mapClaims` returns a promise. */
+  const principalOf = (payload: JWTPayload, context: AuthContext): Principal | Promise<Principal> => {
+    const exp = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
+    if (mapClaims === undefined) {
+      const { id } = defaultPrincipal(payload);
+      // One literal, one hidden class for every principal (a spread plus additions is slow).
+      return {
+        id,
+        claims: payload,
+        sessionId: typeof payload.sid === 'string' ? payload.sid : undefined,
+        tokenId: typeof payload.jti === 'string' ? payload.jti : undefined,
+        issuedAt: typeof payload.iat === 'number' ? payload.iat * 1000 : undefined,
+        expiresAt: exp,
+      } as Principal;
+    }
+    const mapped = (base: Principal): Principal => {
       if (typeof base !== 'object' || base === null || typeof base.id !== 'string' || base.id === '') {
         throw new AuthError('internal_error', { detail: 'jwt: mapClaims returned no principal id' });
       }
@@ -401,6 +381,43 @@ export function createJwtStrategy(options: JwtStrategyOptions): Strategy {
       if (principal.issuedAt === undefined && typeof payload.iat === 'number') principal.issuedAt = payload.iat * 1000;
       if (exp !== undefined) principal.expiresAt = principal.expiresAt === undefined ? exp : Math.min(principal.expiresAt, exp);
       return principal;
+    };
+    const base = mapClaims(payload, context);
+    return isThenable(base) ? Promise.resolve(base).then(mapped) : mapped(base);
+  };
+
+  const refuse = (err: unknown): never => {
+    throw refusal(err);
+  };
+
+  return {
+    name: 'jwt',
+    // Not `async`: an HS* token is checked at once (node:crypto and jose's claim
+    // validation are synchronous); asymmetric keys and JWKS go through jose's promise.
+    authenticate(credentials, context) {
+      const token = readToken(credentials, context);
+      if (token === undefined || !JWS_COMPACT.test(token)) return null;
+      // A plain literal (no spread): this runs once per handshake. jose ignores undefined issuer/audience.
+      const verifyOptions = {
+        algorithms,
+        clockTolerance: tolerance,
+        currentDate: new Date(context.clock.now()),
+        requiredClaims,
+        issuer,
+        audience,
+      } as JWTVerifyOptions;
+      if (typeof key === 'function' || key instanceof KeyObject) {
+        const verified = typeof key === 'function' ? jwtVerify(token, key, verifyOptions) : jwtVerify(token, key, verifyOptions);
+        return verified.then(({ payload }) => principalOf(payload, context), refuse);
+      }
+      let payload: JWTPayload;
+      try {
+        // HS*: signature checked here, claims by jose, on the payload re-labelled as already verified.
+        ({ payload } = UnsecuredJWT.decode(`${CHECKED_HEADER}.${key.hmac(token)}.`, verifyOptions));
+      } catch (err) {
+        throw refusal(err);
+      }
+      return principalOf(payload, context);
     },
   };
 }

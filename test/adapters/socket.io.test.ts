@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
+import { SignJWT } from 'jose';
 import type { Socket } from 'socket.io';
 import { Manager } from 'socket.io-client';
 import { createSocketIoGuard, type SocketIoGuardOptions } from '../../src/adapters/socket.io.js';
+import { signHandshake } from '../../src/client/hmac-signer.js';
 import type { CloseReason, ConnectionInfo } from '../../src/core/hooks.js';
-import type { Logger } from '../../src/core/types.js';
+import type { Logger, Strategy } from '../../src/core/types.js';
 import { AuthError } from '../../src/errors.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
+import { createHmacStrategy } from '../../src/strategies/hmac.js';
+import { createJwtStrategy } from '../../src/strategies/jwt.js';
 import { connected, type IoFixture, refused, startIo } from '../helpers/socket-io.js';
 import { waitForEvent, waitUntil } from '../helpers/wait.js';
 
@@ -62,6 +66,48 @@ describe('Socket.IO handshake mode', () => {
     await connected(fx.client('/', { auth: { user: 'alice' } }));
     assert.equal(tickedBeforeApp, false, 'the app middleware ran before any microtask queued by the strategy');
     assert.equal(g.guard.stats.authenticated, 1);
+  });
+
+  it('decides HMAC and HS256 JWT handshakes in the tick they arrive, and counts none as pending', async () => {
+    const secret = 'hs-secret-hs-secret-hs-secret-hs-secret';
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ sub: 'carol' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuedAt(now)
+      .setExpirationTime(now + 60)
+      .sign(new TextEncoder().encode(secret));
+    const cases: [Strategy, Record<string, unknown>][] = [
+      [
+        createHmacStrategy({ keys: { k1: secret } }),
+        { ...(await signHandshake({ keyId: 'k1', secret, namespace: '/', fields: { sub: 'carol' } })) },
+      ],
+      [createJwtStrategy({ algorithms: ['HS256'], secret }), { token }],
+    ];
+    for (const [inner, auth] of cases) {
+      let ticked = false;
+      const probe: Strategy = {
+        name: inner.name,
+        authenticate(credentials, context) {
+          ticked = false;
+          queueMicrotask(() => {
+            ticked = true;
+          });
+          return inner.authenticate(credentials, context);
+        },
+      };
+      const { fx, g } = await guarded({ strategies: [probe], maxPending: 1, maxPendingPerIp: 1 });
+      let tickedBeforeApp: boolean | undefined;
+      let pendingSeen = -1;
+      fx.io.use((_socket, next) => {
+        tickedBeforeApp = ticked;
+        pendingSeen = g.guard.stats.pending;
+        next();
+      });
+      await connected(fx.client('/', { auth }));
+      assert.equal(tickedBeforeApp, false, `${inner.name}: decided before any microtask`);
+      assert.equal(pendingSeen, 0, `${inner.name}: never counted as pending`);
+      await fx.close();
+    }
   });
 
   it('admits valid CONNECT auth and exposes the principal in socket.data', async () => {

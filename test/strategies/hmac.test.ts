@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
 import { hmacCanonicalString, signHandshake } from '../../src/client/hmac-signer.js';
+import type { AuthError } from '../../src/errors.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import { createHmacStrategy } from '../../src/strategies/hmac.js';
 import { makeContext, refusal, run } from '../helpers/auth-context.js';
@@ -53,6 +54,28 @@ describe('hmac strategy', () => {
     assert.throws(() => createHmacStrategy({ keys: {} }), /empty/);
     assert.throws(() => createHmacStrategy({} as never), /keys/);
     assert.throws(() => createHmacStrategy({ keys: { k1: K1 }, windowMs: -1 }), /windowMs/);
+  });
+
+  it('answers at once with keys given as an object and an in-process store, through a promise otherwise', async () => {
+    const ctx = makeContext();
+    const now = strategy.authenticate({ ...(await sign(ctx)) }, ctx);
+    assert.ok(!(now instanceof Promise), 'a verdict that needs no promise');
+    assert.equal((now as { id: string }).id, 'alice');
+    const replay = await sign(ctx);
+    strategy.authenticate({ ...replay }, ctx);
+    assert.throws(
+      () => strategy.authenticate({ ...replay }, ctx),
+      (err: AuthError) => err.code === 'invalid_credentials',
+    );
+    const lookedUp = createHmacStrategy({ keys: async (id) => (id === 'k1' ? K1 : undefined) });
+    const later = lookedUp.authenticate({ ...(await sign(ctx)) }, ctx);
+    assert.ok(later instanceof Promise);
+    assert.equal((await later)?.id, 'alice');
+    const mapped = createHmacStrategy({ keys: { k1: K1 }, principal: async (fields) => ({ id: `m:${fields.sub}` }) });
+    const mappedLater = mapped.authenticate({ ...(await sign(ctx)) }, ctx);
+    assert.ok(mappedLater instanceof Promise);
+    assert.equal((await mappedLater)?.id, 'm:alice');
+    assert.equal((await mappedLater)?.issuedAt, ctx.clock.now());
   });
 
   it('admits a signed handshake and maps fields.sub', async () => {

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
+import type { AuthError } from '../../src/errors.js';
 import { createJwtStrategy } from '../../src/strategies/jwt.js';
 import { makeContext, refusal, run } from '../helpers/auth-context.js';
 import { connected, refused, startIo } from '../helpers/socket-io.js';
@@ -63,6 +64,22 @@ describe('jwt strategy: HS256', () => {
     assert.equal(p?.expiresAt, Math.floor(ctx.clock.now() / 1000) * 1000 + 60_000);
     assert.equal(p?.claims?.role, 'admin');
     assert.equal(p?.issuedAt, Math.floor(ctx.clock.now() / 1000) * 1000);
+  });
+
+  it('answers at once for HS* (no promise), and through a promise when mapClaims returns one', async () => {
+    const ctx = makeContext();
+    const token = await hs256({ sub: 'alice', iss: 'https://idp.test', aud: 'chat' }, ctx.clock.now());
+    const now = strategy.authenticate({ token }, ctx);
+    assert.ok(!(now instanceof Promise), 'an HS256 verdict needs no promise');
+    assert.equal((now as { id: string }).id, 'alice');
+    assert.throws(
+      () => strategy.authenticate({ token: `${token.slice(0, -2)}AA` }, ctx),
+      (err: AuthError) => err.code === 'invalid_credentials',
+    );
+    const mapped = createJwtStrategy({ algorithms: ['HS256'], secret: SECRET, mapClaims: async (p) => ({ id: `u:${String(p.sub)}` }) });
+    const later = mapped.authenticate({ token }, ctx);
+    assert.ok(later instanceof Promise);
+    assert.equal((await later)?.id, 'u:alice');
   });
 
   it('returns null without a token, or for a value that is not a JWT', async () => {
