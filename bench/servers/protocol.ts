@@ -11,9 +11,10 @@ export type Transport = 'socket.io' | 'ws';
  * - `vanilla`: the transport alone, speaking the same wire exchange without verifying anything;
  * - `portcullis`: guarded by the library;
  * - `baseline`: a hand-rolled `io.use` + `jose.jwtVerify` (Socket.IO, JWT only);
+ * - `stateful`: the least state a guard must keep, by hand (Socket.IO, strategy `none`);
  * - `floor`: refuses every upgrade with a canned `429` (the least any server can do per attempt).
  */
-export type Variant = 'vanilla' | 'portcullis' | 'baseline' | 'floor';
+export type Variant = 'vanilla' | 'portcullis' | 'baseline' | 'stateful' | 'floor';
 
 export type StrategyName = 'none' | 'ticket' | 'hmac' | 'jwt-hs256' | 'jwt-es256';
 

@@ -17,6 +17,7 @@ import { createTicketIssuer } from '../../src/strategies/ticket.js';
 import { secretOf } from '../lib/credentials.js';
 import { readConfig, serve } from './harness.js';
 import type { ServerStats } from './protocol.js';
+import { installStatefulBaseline } from './stateful-baseline.js';
 import { strategyFor } from './strategies.js';
 
 const config = readConfig();
@@ -30,6 +31,8 @@ const NEWS = { room: 'lobby', from: 'system', text: 'the quick brown fox jumps o
 
 if (config.variant === 'portcullis') {
   guarded = createSocketIoGuard(io, { strategies: [strategyFor(config)], mode: config.mode, ...config.guard });
+} else if (config.variant === 'stateful') {
+  installStatefulBaseline(io, { onevent: true });
 } else if (config.variant === 'baseline' && config.strategy === 'none') {
   // The floor of any guard: a middleware that admits everyone.
   io.use((socket, next) => {
