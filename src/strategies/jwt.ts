@@ -150,6 +150,9 @@ function isCryptoKey(value: unknown): value is webcrypto.CryptoKey {
 
 const HS_HASH: Readonly<Record<string, string>> = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' };
 
+/** Header segments remembered per strategy (anyone can send new ones; only the first few are kept). */
+const MAX_KNOWN_HEADERS = 16;
+
 /**
  * Checks the header and HMAC of a compact JWS (already matched against
  * {@link JWS_COMPACT}) and returns its payload segment. Runs synchronously with
@@ -162,12 +165,15 @@ function hmacVerifier(bytes: Uint8Array, algorithms: readonly JwtAlgorithm[]): H
   const key = createSecretKey(bytes);
   const allowed = new Set<string>(algorithms);
   const malformed = (): AuthError => new AuthError('invalid_credentials', { detail: 'jwt: malformed token' });
-  return (token) => {
-    const first = token.indexOf('.');
-    const second = token.indexOf('.', first + 1);
+  // An issuer signs every token under the same few headers: remember the hash of the
+  // header segments that passed, so the common token skips decoding its header.
+  const accepted = new Map<string, string>();
+  const hashOf = (segment: string): string => {
+    const known = accepted.get(segment);
+    if (known !== undefined) return known;
     let header: unknown;
     try {
-      header = JSON.parse(Buffer.from(token.slice(0, first), 'base64url').toString('utf8'));
+      header = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
     } catch {
       throw malformed();
     }
@@ -176,7 +182,14 @@ function hmacVerifier(bytes: Uint8Array, algorithms: readonly JwtAlgorithm[]): H
     if (typeof alg !== 'string' || !allowed.has(alg)) throw new AuthError('invalid_credentials', { detail: 'jwt: algorithm not allowed' });
     // No JWS extension is understood here, so a token that declares one critical is refused (RFC 7515 §4.1.11).
     if (crit !== undefined) throw malformed();
-    const expected = createHmac(HS_HASH[alg] as string, key)
+    const hash = HS_HASH[alg] as string;
+    if (accepted.size < MAX_KNOWN_HEADERS) accepted.set(segment, hash);
+    return hash;
+  };
+  return (token) => {
+    const first = token.indexOf('.');
+    const second = token.indexOf('.', first + 1);
+    const expected = createHmac(hashOf(token.slice(0, first)), key)
       .update(token.slice(0, second))
       .digest();
     const given = Buffer.from(token.slice(second + 1), 'base64url');

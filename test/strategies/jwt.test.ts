@@ -178,6 +178,27 @@ describe('jwt strategy: HS256', () => {
     assert.equal((await run(strategy, { token: good }, ctx))?.id, 'alice');
   });
 
+  it('remembers the headers that passed, a few of them, without changing any verdict', async () => {
+    const ctx = makeContext();
+    const exp = Math.floor(ctx.clock.now() / 1000) + 60;
+    const payload = b64({ sub: 'alice', iss: 'https://idp.test', aud: 'chat', exp });
+    const signRaw = (header: string): string =>
+      `${header}.${payload}.${createHmac('sha256', SECRET).update(`${header}.${payload}`).digest('base64url')}`;
+    const fresh = createJwtStrategy({ algorithms: ['HS256'], secret: SECRET, issuer: 'https://idp.test', audience: 'chat' });
+    // More distinct good headers than are remembered: every one is admitted, each time.
+    const headers = Array.from({ length: 40 }, (_, i) => b64({ alg: 'HS256', kid: `k${i}` }));
+    for (let round = 0; round < 2; round++) {
+      for (const header of headers) assert.equal((await run(fresh, { token: signRaw(header) }, ctx))?.id, 'alice');
+    }
+    // A remembered header does not vouch for a signature: a forged token under it is refused.
+    const remembered = headers[0] as string;
+    const forged = `${remembered}.${payload}.${createHmac('sha256', 'another-secret-another-secret-12').update(`${remembered}.${payload}`).digest('base64url')}`;
+    assert.equal((await refusal(run(fresh, { token: forged }, ctx))).detail, 'jwt: bad signature');
+    // Headers refused before are refused again (nothing bad is remembered).
+    const crit = signRaw(b64({ alg: 'HS256', crit: ['exp'], exp }));
+    for (let i = 0; i < 2; i++) assert.equal((await refusal(run(fresh, { token: crit }, ctx))).detail, 'jwt: malformed token');
+  });
+
   it('requires exp unless told otherwise, and checks requiredClaims', async () => {
     const ctx = makeContext();
     const token = await new SignJWT({ sub: 'a' }).setProtectedHeader({ alg: 'HS256' }).sign(enc.encode(SECRET));
