@@ -5,6 +5,12 @@
  *   node --import tsx bench/experiment.ts --transport=socket.io --strategy=ticket --mode=handshake --n=2000 --pairs=3 --guard='{"rateLimits":false}'
  *   node --import tsx bench/experiment.ts --strategy=none --variant-a=portcullis --guard-a='{}' --guard='{"timeoutMs":false}'
  *
+ *   node --import tsx bench/experiment.ts --strategy=none --variant-a=stateful --guard='{"admitAll":true}'
+ *   node --import tsx bench/experiment.ts --strategy=jwt-hs256 --variant-a=portcullis --guard-a='{"admitAll":true}'
+ *
+ * `--variant-a=stateful` is the least state a guard must keep, by hand; `admitAll` swaps
+ * the strategy for one that admits everyone at once (so the pair times the strategy in
+ * place); `onNamespace` attaches the guard to the namespace (no engine-level preflight).
  * Times are µs of server CPU per handshake (user, system) and the GC pauses within.
  */
 import { parseArgs } from 'node:util';

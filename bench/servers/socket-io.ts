@@ -30,7 +30,11 @@ let guarded: SocketIoGuard | undefined;
 const NEWS = { room: 'lobby', from: 'system', text: 'the quick brown fox jumps over the lazy dog' };
 
 if (config.variant === 'portcullis') {
-  guarded = createSocketIoGuard(io, { strategies: [strategyFor(config)], mode: config.mode, ...config.guard });
+  const { admitAll, onNamespace, ...options } = config.guard ?? {};
+  // `admitAll`: a strategy that admits everyone at once, whatever the credentials (to time a strategy in place).
+  const strategy = admitAll === true ? { name: 'all', authenticate: () => ({ id: 'anyone' }) } : strategyFor(config);
+  // `onNamespace`: no engine-level preflight; every check runs in the namespace middleware.
+  guarded = createSocketIoGuard(onNamespace === true ? io.of('/') : io, { strategies: [strategy], mode: config.mode, ...options });
 } else if (config.variant === 'stateful') {
   installStatefulBaseline(io, { onevent: true });
 } else if (config.variant === 'baseline' && config.strategy === 'none') {
