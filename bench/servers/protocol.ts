@@ -11,7 +11,7 @@ export type Transport = 'socket.io' | 'ws';
  * - `vanilla`: the transport alone, speaking the same wire exchange without verifying anything;
  * - `portcullis`: guarded by the library;
  * - `baseline`: a hand-rolled `io.use` + `jose.jwtVerify` (Socket.IO, JWT only);
- * - `stateful`: the least state a guard must keep, by hand (Socket.IO, strategy `none`);
+ * - `stateful`: the least state a guard must keep, by hand (Socket.IO; strategy `none`, or `jwt-hs256` checked by hand);
  * - `floor`: refuses every upgrade with a canned `429` (the least any server can do per attempt).
  */
 export type Variant = 'vanilla' | 'portcullis' | 'baseline' | 'stateful' | 'floor';

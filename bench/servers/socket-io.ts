@@ -17,7 +17,7 @@ import { createTicketIssuer } from '../../src/strategies/ticket.js';
 import { secretOf } from '../lib/credentials.js';
 import { readConfig, serve } from './harness.js';
 import type { ServerStats } from './protocol.js';
-import { installStatefulBaseline } from './stateful-baseline.js';
+import { hs256Check, installStatefulBaseline } from './stateful-baseline.js';
 import { strategyFor } from './strategies.js';
 
 const config = readConfig();
@@ -36,7 +36,10 @@ if (config.variant === 'portcullis') {
   // `onNamespace`: no engine-level preflight; every check runs in the namespace middleware.
   guarded = createSocketIoGuard(onNamespace === true ? io.of('/') : io, { strategies: [strategy], mode: config.mode, ...options });
 } else if (config.variant === 'stateful') {
-  installStatefulBaseline(io, { onevent: true });
+  installStatefulBaseline(io, {
+    onevent: true,
+    verify: config.strategy === 'jwt-hs256' ? hs256Check(secretOf(config.keys.hs256Secret)) : undefined,
+  });
 } else if (config.variant === 'baseline' && config.strategy === 'none') {
   // The floor of any guard: a middleware that admits everyone.
   io.use((socket, next) => {
