@@ -73,7 +73,6 @@ function covers(principal: Principal, key: string, revokedAt: number): boolean {
   return key.startsWith('revoked:user:') ? coversUser(principal, revokedAt) : true;
 }
 
-/** Checks a revoke target: at least one non-empty string field, nothing else. */
 /** {@link Revocations.isRevoked} on a synchronous store: one lookup per key, nothing allocated but the keys. */
 function revokedIn(sync: SyncStore, principal: Principal): boolean {
   const byUser = sync.get(`revoked:user:${principal.id}`);
@@ -82,6 +81,12 @@ function revokedIn(sync: SyncStore, principal: Principal): boolean {
   return principal.tokenId !== undefined && sync.get(`revoked:token:${principal.tokenId}`) !== undefined;
 }
 
+/** The refusal of a failed lookup: `unavailable`, unless the store already refused with a code. */
+function lookupFailed(err: unknown): never {
+  throw isAuthError(err) ? err : new AuthError('unavailable', { detail: 'revocation lookup failed', cause: err });
+}
+
+/** Checks a revoke target: at least one non-empty string field, nothing else. */
 export function checkTarget(target: RevokeTarget): void {
   if (typeof target !== 'object' || target === null) throw new TypeError('portcullis: revoke target must be an object');
   let any = false;
@@ -169,7 +174,7 @@ export function createRevocations(
         try {
           return revokedIn(sync, principal);
         } catch (err) {
-          throw isAuthError(err) ? err : new AuthError('unavailable', { detail: 'revocation lookup failed', cause: err });
+          return lookupFailed(err);
         }
       }
       const keys = principalKeys(principal);
@@ -180,10 +185,7 @@ export function createRevocations(
         }
         return false;
       };
-      const unavailable = (err: unknown): never => {
-        throw isAuthError(err) ? err : new AuthError('unavailable', { detail: 'revocation lookup failed', cause: err });
-      };
-      return Promise.all(keys.map((key) => store.get(key))).then(covered, unavailable);
+      return Promise.all(keys.map((key) => store.get(key))).then(covered, lookupFailed);
     },
     recentlyRevoked(principal) {
       if (recent.size === 0) return false;

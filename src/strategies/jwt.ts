@@ -1,5 +1,6 @@
 /**
- * JSON Web Tokens, verified with `jose`. The accepted algorithms are listed
+ * JSON Web Tokens, verified with `jose` (HS* tokens with `node:crypto` and
+ * `checkClaims`, by jose's rules, synchronously). The accepted algorithms are listed
  * explicitly; keys are imported once, at construction (or fetched and cached by
  * `jose` from a remote JWKS); time comes from the guard's clock.
  *
@@ -350,9 +351,9 @@ export function createJwtStrategy(options: JwtStrategyOptions): Strategy {
   const issuer = toList(options.issuer);
   const audience = toList(options.audience);
   if (issuer?.length === 0 || audience?.length === 0) throw new TypeError('portcullis: jwt `issuer` / `audience` lists cannot be empty');
-  const rules: ClaimRules = { requiredClaims: [...required], issuer, audience, tolerance };
   const mapClaims = options.mapClaims;
   const requiredClaims = [...required];
+  const rules: ClaimRules = { requiredClaims, issuer, audience, tolerance };
   if (mapClaims !== undefined && typeof mapClaims !== 'function') throw new TypeError('portcullis: jwt `mapClaims` must be a function');
 
   const readToken = (credentials: Credentials, context: AuthContext): string | undefined => {
@@ -403,8 +404,8 @@ export function createJwtStrategy(options: JwtStrategyOptions): Strategy {
 
   return {
     name: 'jwt',
-    // Not `async`: an HS* token is checked at once (node:crypto and jose's claim
-    // validation are synchronous); asymmetric keys and JWKS go through jose's promise.
+    // Not `async`: an HS* token is checked at once (node:crypto, then `checkClaims`);
+    // asymmetric keys and JWKS go through jose's promise.
     authenticate(credentials, context) {
       const token = readToken(credentials, context);
       if (token === undefined || !JWS_COMPACT.test(token)) return null;
