@@ -6,7 +6,7 @@ import { createSocketIoGuard, type SocketIoGuardOptions } from '../../src/adapte
 import { createWsGuard } from '../../src/adapters/ws.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
 import { connected, type IoFixture, refused, startIo } from '../helpers/socket-io.js';
-import { waitForEvent, waitUntil } from '../helpers/wait.js';
+import { gate, waitForEvent, waitUntil } from '../helpers/wait.js';
 
 let fx: IoFixture | undefined;
 afterEach(async () => {
@@ -145,12 +145,9 @@ describe('Socket.IO: abuse limits', () => {
   });
 
   it('counts a CONNECT whose verification waits against the pending budget, and frees it on the verdict', async () => {
-    let release: () => void = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const verdict = gate();
     const slow = createCustomStrategy(async (c) => {
-      if (c.wait === true) await gate;
+      if (c.wait === true) await verdict.opened;
       return typeof c.username === 'string' ? c.username : null;
     });
     fx = await startIo();
@@ -159,7 +156,7 @@ describe('Socket.IO: abuse limits', () => {
     await waitUntil(() => g.guard.stats.pending === 1);
     const over = await refused(fx.client('/room', { auth: { username: 'u2' } }));
     assert.deepEqual(over.data, { code: 'rate_limited', retryable: true, retryAfter: 1 });
-    release();
+    verdict.open();
     await connected(waiting);
     assert.deepEqual(g.guard.stats, { pending: 0, authenticated: 1 });
     await connected(fx.client('/room', { auth: { username: 'u3' } }));

@@ -12,7 +12,7 @@ import { createCustomStrategy } from '../../src/strategies/custom.js';
 import { createHmacStrategy } from '../../src/strategies/hmac.js';
 import { createJwtStrategy } from '../../src/strategies/jwt.js';
 import { connected, type IoFixture, refused, startIo } from '../helpers/socket-io.js';
-import { waitForEvent, waitUntil } from '../helpers/wait.js';
+import { gate, waitForEvent, waitUntil } from '../helpers/wait.js';
 
 /** Accepts `{ user: 'alice', password: 'secret' }`-style credentials. */
 const passwords = createCustomStrategy(async (c) => {
@@ -188,12 +188,9 @@ describe('Socket.IO sockets that never connect', () => {
   });
 
   it('hands back to Socket.IO a socket whose client left during verification', async () => {
-    let release: () => void = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const verdict = gate();
     const late = createCustomStrategy(async () => {
-      await gate;
+      await verdict.opened;
       return { id: 'late' };
     });
     const { fx, g } = await guarded({ strategies: [late] });
@@ -201,7 +198,7 @@ describe('Socket.IO sockets that never connect', () => {
     await waitUntil(() => g.guard.stats.pending === 1, 2000, 'the verification to start');
     c.disconnect();
     await waitUntil(() => g.guard.stats.pending === 0, 2000, 'the connection to end');
-    release();
+    verdict.open();
     const nsp = fx.io.of('/') as unknown as { _preConnectSockets: Map<string, unknown> };
     await waitUntil(() => nsp._preConnectSockets.size === 0, 2000, 'Socket.IO to drop the pre-connect socket');
     assert.deepEqual(g.guard.stats, { pending: 0, authenticated: 0 });
@@ -355,17 +352,14 @@ describe('Socket.IO post-connect mode', () => {
   });
 
   it('verifies one authentication at a time and gives one verdict', async () => {
-    let release: () => void = () => {};
+    const verdict = gate();
     let calls = 0;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
     const { fx } = await guarded({
       mode: 'message',
       strategies: [
         createCustomStrategy(async () => {
           calls++;
-          await gate;
+          await verdict.opened;
           return 'slow';
         }),
       ],
@@ -378,7 +372,7 @@ describe('Socket.IO post-connect mode', () => {
     c.emit('authentication', { n: 1 });
     c.emit('authentication', { n: 2 });
     await waitUntil(() => calls === 1);
-    release();
+    verdict.open();
     await waitForEvent(c, 'authenticated');
     // A round trip after the verdict: a second verdict would have arrived before the ack.
     const pong = await c.timeout(2000).emitWithAck('ping-after');
@@ -388,10 +382,7 @@ describe('Socket.IO post-connect mode', () => {
   });
 
   it('never authenticates a socket that left during verification; onClose once', async () => {
-    let release: () => void = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
+    const verdict = gate();
     let entered = false;
     const authenticated: ConnectionInfo[] = [];
     const closes: CloseReason[] = [];
@@ -400,7 +391,7 @@ describe('Socket.IO post-connect mode', () => {
       strategies: [
         createCustomStrategy(async () => {
           entered = true;
-          await gate;
+          await verdict.opened;
           return 'late';
         }),
       ],
@@ -412,7 +403,7 @@ describe('Socket.IO post-connect mode', () => {
     await waitUntil(() => entered);
     c.disconnect();
     await waitUntil(() => closes.length === 1, 2000, 'onClose');
-    release();
+    verdict.open();
     await waitUntil(() => g.guard.stats.pending === 0);
     await new Promise((r) => setImmediate(r));
     assert.equal(authenticated.length, 0);

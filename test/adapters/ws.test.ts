@@ -12,7 +12,7 @@ import type { Logger, Principal } from '../../src/core/types.js';
 import { AuthError } from '../../src/errors.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
-import { waitForEvent, waitUntil, withDeadline } from '../helpers/wait.js';
+import { gate, waitForEvent, waitUntil, withDeadline } from '../helpers/wait.js';
 import {
   authenticate,
   closed,
@@ -29,16 +29,8 @@ import {
 
 /** Verification calls seen by the strategy. */
 const calls: { token: string; phase: string }[] = [];
-/** `slow` tokens wait for this to be released. */
-let release: () => void = () => {};
-let slow = new Promise<void>((resolve) => {
-  release = resolve;
-});
-function resetSlow(): void {
-  slow = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-}
+/** `slow` tokens wait for this gate to open. */
+let slow = gate();
 
 /** Credentials `{ token }` (or a `ticket`) naming the outcome. */
 const tokens = createCustomStrategy(async (c, ctx) => {
@@ -58,7 +50,7 @@ const tokens = createCustomStrategy(async (c, ctx) => {
     case 'boom':
       throw new Error('database exploded');
     case 'slow':
-      await slow;
+      await slow.opened;
       return { id: 'slow' };
     case 'hang':
       return new Promise<never>(() => {});
@@ -83,8 +75,8 @@ afterEach(async () => {
   await fx?.close();
   fx = undefined;
   calls.length = 0;
-  release();
-  resetSlow();
+  slow.open();
+  slow = gate();
 });
 after(() => {
   for (const line of logger.lines) assert.ok(!line.includes('portcullis.bearer.'), `a log line carries a bearer: ${line}`);
@@ -195,7 +187,7 @@ describe('ws first-message mode', () => {
     authenticate(ws, { token: 'slow' });
     authenticate(ws, { token: 'slow' });
     await waitUntil(() => calls.length === 1, 2000, 'the first verification');
-    release();
+    slow.open();
     assert.equal((await nextFrame(ws)).type, 'authenticated');
     // Frames are ordered: if a second verdict existed it would arrive before the echo.
     ws.send('echo:after');

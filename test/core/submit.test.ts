@@ -13,6 +13,7 @@ import type { Store } from '../../src/core/types.js';
 import { AuthError } from '../../src/errors.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
+import { gate } from '../helpers/wait.js';
 
 /** A driver that records what the core told the socket. */
 function recordingDriver() {
@@ -209,12 +210,9 @@ describe('pending bookkeeping only for connections that wait (deferHold)', () =>
   });
 
   it('counts a connection from the moment its verification has to wait, and releases it on the verdict', async () => {
-    let release: () => void = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const verdict = gate();
     const slow = createCustomStrategy(async () => {
-      await gate;
+      await verdict.opened;
       return { id: 'bob' };
     });
     const openSlow = opener({ strategies: [slow], maxPending: 1, maxPendingPerIp: 1 });
@@ -226,7 +224,7 @@ describe('pending bookkeeping only for connections that wait (deferHold)', () =>
       () => openSlow(true),
       (err: AuthError) => err.code === 'rate_limited',
     );
-    release();
+    verdict.open();
     await outcome;
     assert.deepEqual(guard.stats, { pending: 0, authenticated: 1 });
   });

@@ -52,3 +52,17 @@ export function collect<T = unknown>(emitter: { on(event: string, listener: (arg
   emitter.on(event, (arg: T) => out.push(arg));
   return out;
 }
+
+/** A promise the test opens by hand: a strategy awaits `gate.opened`, the test calls `gate.open()`. */
+export interface Gate {
+  readonly opened: Promise<void>;
+  open(): void;
+}
+
+export function gate(): Gate {
+  let open: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
