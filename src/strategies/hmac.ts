@@ -55,14 +55,17 @@ function invalid(detail: string): AuthError {
   return new AuthError('invalid_request', { detail });
 }
 
-/** Reads and checks the shape of the signed credentials; throws `invalid_request`. */
-function parse(credentials: Readonly<Record<string, unknown>>): {
+/** Signed credentials, their shape checked. */
+interface Signed {
   keyId: string;
   timestamp: number;
   nonce: string;
   signature: string;
   fields: Record<string, string>;
-} {
+}
+
+/** Reads and checks the shape of the signed credentials; throws `invalid_request`. */
+function parse(credentials: Readonly<Record<string, unknown>>): Signed {
   const { keyId, timestamp, nonce, signature } = credentials;
   if (typeof keyId !== 'string' || keyId === '' || keyId.length > MAX_KEY_ID) throw invalid('hmac: keyId missing or too long');
   if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0) throw invalid('hmac: timestamp is not epoch ms');
@@ -116,33 +119,19 @@ export function createHmacStrategy(options: HmacStrategyOptions): Strategy {
   }
 
   /** The signature is good: spends the nonce (at once on an in-process store), then maps the principal. */
-  const spendNonce = (
-    keyId: string,
-    nonce: string,
-    timestamp: number,
-    fields: Record<string, string>,
-    context: AuthContext,
-  ): Principal | Promise<Principal> => {
+  const spendNonce = (signed: Signed, context: AuthContext): Principal | Promise<Principal> => {
     // Only a correctly signed handshake may spend a nonce, so junk cannot fill the store.
-    const nonceKey = `hmac-nonce:${keyId}:${nonce}`;
+    const nonceKey = `hmac-nonce:${signed.keyId}:${signed.nonce}`;
     const spent = storeOp(
       'hmac',
       context.store,
       (s) => s.setIfAbsent(nonceKey, '1', 2 * windowMs),
       (s) => s.setIfAbsent(nonceKey, '1', 2 * windowMs),
     );
-    return spent instanceof Promise
-      ? spent.then((fresh) => principalOf(fresh, keyId, timestamp, fields, context))
-      : principalOf(spent, keyId, timestamp, fields, context);
+    return spent instanceof Promise ? spent.then((fresh) => principalOf(fresh, signed, context)) : principalOf(spent, signed, context);
   };
 
-  const principalOf = (
-    fresh: boolean,
-    keyId: string,
-    timestamp: number,
-    fields: Record<string, string>,
-    context: AuthContext,
-  ): Principal | Promise<Principal> => {
+  const principalOf = (fresh: boolean, { keyId, timestamp, fields }: Signed, context: AuthContext): Principal | Promise<Principal> => {
     if (!fresh) throw new AuthError('invalid_credentials', { detail: 'hmac: replayed nonce' });
     if (mapper !== undefined) {
       const withIssuedAt = (mapped: Principal): Principal => (mapped.issuedAt === undefined ? { ...mapped, issuedAt: timestamp } : mapped);
@@ -159,7 +148,8 @@ export function createHmacStrategy(options: HmacStrategyOptions): Strategy {
     // Not `async`: with keys given as an object and an in-process store, the verdict comes at once.
     authenticate(credentials, context) {
       if (credentials.keyId === undefined && credentials.signature === undefined) return null;
-      const { keyId, timestamp, nonce, signature, fields } = parse(credentials);
+      const signed = parse(credentials);
+      const { keyId, timestamp, nonce, signature, fields } = signed;
       let canonical: string;
       try {
         canonical = hmacCanonicalString({ keyId, timestamp, nonce, namespace: context.namespace, fields });
@@ -176,7 +166,7 @@ export function createHmacStrategy(options: HmacStrategyOptions): Strategy {
         if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
           throw new AuthError('invalid_credentials', { detail: 'hmac: bad signature' });
         }
-        return spendNonce(keyId, nonce, timestamp, fields, context);
+        return spendNonce(signed, context);
       };
       const found = lookup(keyId);
       return found instanceof Promise ? found.then(check) : check(found);
