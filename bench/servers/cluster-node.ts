@@ -20,7 +20,7 @@ import { Redis } from 'ioredis';
 import { Server, type Socket } from 'socket.io';
 import { createSocketIoGuard, type SocketIoGuard } from '../../src/adapters/socket.io.js';
 import { createRedisStore } from '../../src/stores/redis.js';
-import { readConfig, serve } from './harness.js';
+import { readConfig, serve, tcpCount } from './harness.js';
 import type { ServerStats } from './protocol.js';
 import { strategyFor } from './strategies.js';
 
@@ -68,7 +68,7 @@ serve(
       }
       case 'stats': {
         const stats: ServerStats = {
-          tcp: await new Promise<number>((resolve) => http.getConnections((_e, n) => resolve(n))),
+          tcp: await tcpCount(http),
           connections: io.engine.clientsCount,
           members: io.of('/').sockets.size,
           pending: guarded?.guard.stats.pending ?? 0,

@@ -3,8 +3,11 @@
  * full collections and heap readings (`--expose-gc`), and the server's own
  * commands. A server exits when its parent goes away.
  */
+import type { Server as HttpServer } from 'node:http';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
+import type { Store } from '../../src/core/types.js';
+import { createTicketIssuer } from '../../src/strategies/ticket.js';
 import type { CpuSample, HeapSample, Reply, Request, ServerConfig } from './protocol.js';
 
 export type Handler = (request: Request) => unknown;
@@ -95,4 +98,23 @@ export function serve(port: number, handler: Handler, shutdown: () => Promise<vo
   });
   process.on('disconnect', () => process.exit(0));
   process.send?.({ ready: true, port });
+}
+
+/**
+ * The `issue` command of every server: `n` one-time tickets for users `first`…,
+ * issued into `store` (a guarded server), or look-alike strings (a vanilla one).
+ */
+export function ticketIssuer(store: Store | undefined): (n: number, first: number) => Promise<string[]> {
+  const issuer = store === undefined ? undefined : createTicketIssuer({ store, ttlSec: 300 });
+  return async (n, first) => {
+    if (issuer === undefined) return Array.from({ length: n }, (_, i) => `vanilla-${first + i}`.padEnd(43, 'x'));
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push((await issuer.issue({ id: `user-${first + i}` })).ticket);
+    return out;
+  };
+}
+
+/** The number of TCP connections `server` holds. */
+export function tcpCount(server: HttpServer): Promise<number> {
+  return new Promise((resolve) => server.getConnections((_err, n) => resolve(n)));
 }

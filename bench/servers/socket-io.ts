@@ -13,9 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { importJWK, jwtVerify } from 'jose';
 import { Server, type Socket } from 'socket.io';
 import { createSocketIoGuard, type SocketIoGuard } from '../../src/adapters/socket.io.js';
-import { createTicketIssuer } from '../../src/strategies/ticket.js';
 import { secretOf } from '../lib/credentials.js';
-import { readConfig, serve } from './harness.js';
+import { readConfig, serve, tcpCount, ticketIssuer } from './harness.js';
 import type { ServerStats } from './protocol.js';
 import { hs256Check, installStatefulBaseline } from './stateful-baseline.js';
 import { strategyFor } from './strategies.js';
@@ -87,9 +86,7 @@ if (config.variant === 'portcullis') {
   });
 }
 
-const issuer = guarded === undefined ? undefined : createTicketIssuer({ store: guarded.guard.store, ttlSec: 300 });
-
-const tcpCount = (): Promise<number> => new Promise((resolve) => http.getConnections((_err, n) => resolve(n)));
+const issue = ticketIssuer(guarded?.guard.store);
 
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', 4096, resolve));
 
@@ -99,7 +96,7 @@ serve(
     switch (request.cmd) {
       case 'stats': {
         const stats: ServerStats = {
-          tcp: await tcpCount(),
+          tcp: await tcpCount(http),
           connections: io.engine.clientsCount,
           members: nsp.sockets.size,
           pending: guarded?.guard.stats.pending ?? 0,
@@ -107,12 +104,8 @@ serve(
         };
         return stats;
       }
-      case 'issue': {
-        if (issuer === undefined) return Array.from({ length: request.n }, (_, i) => `vanilla-${request.first + i}`.padEnd(43, 'x'));
-        const out: string[] = [];
-        for (let i = 0; i < request.n; i++) out.push((await issuer.issue({ id: `user-${request.first + i}` })).ticket);
-        return out;
-      }
+      case 'issue':
+        return issue(request.n, request.first);
       case 'broadcast':
         for (let i = 0; i < request.n; i++) io.emit('news', NEWS);
         return nsp.sockets.size;

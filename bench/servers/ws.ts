@@ -13,9 +13,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { createWsGuard, type WsGuard } from '../../src/adapters/ws.js';
-import { createTicketIssuer } from '../../src/strategies/ticket.js';
 import { BENCH_SUBPROTOCOL } from '../lib/ws-client.js';
-import { readConfig, serve } from './harness.js';
+import { readConfig, serve, tcpCount, ticketIssuer } from './harness.js';
 import type { ServerStats } from './protocol.js';
 import { strategyFor } from './strategies.js';
 
@@ -91,9 +90,7 @@ if (config.variant === 'portcullis') {
   });
 }
 
-const issuer = guarded === undefined ? undefined : createTicketIssuer({ store: guarded.guard.store, ttlSec: 300 });
-
-const tcpCount = (): Promise<number> => new Promise((resolve) => http.getConnections((_err, n) => resolve(n)));
+const issue = ticketIssuer(guarded?.guard.store);
 
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', 4096, resolve));
 
@@ -105,7 +102,7 @@ serve(
         if (guarded !== undefined) {
           const s = guarded.stats;
           const stats: ServerStats = {
-            tcp: await tcpCount(),
+            tcp: await tcpCount(http),
             connections: s.sockets,
             members: guarded.hub.size,
             pending: s.pending,
@@ -114,7 +111,7 @@ serve(
           return stats;
         }
         const stats: ServerStats = {
-          tcp: await tcpCount(),
+          tcp: await tcpCount(http),
           connections: open,
           members: members.size,
           pending: 0,
@@ -122,12 +119,8 @@ serve(
         };
         return stats;
       }
-      case 'issue': {
-        if (issuer === undefined) return Array.from({ length: request.n }, (_, i) => `vanilla-${request.first + i}`.padEnd(43, 'x'));
-        const out: string[] = [];
-        for (let i = 0; i < request.n; i++) out.push((await issuer.issue({ id: `user-${request.first + i}` })).ticket);
-        return out;
-      }
+      case 'issue':
+        return issue(request.n, request.first);
       case 'broadcast': {
         if (guarded !== undefined) {
           let sent = 0;
