@@ -43,6 +43,8 @@ export interface ServerConfig {
     readonly admitAll?: boolean;
     /** Socket.IO, experiments: attach the guard to the namespace (no engine-level preflight). */
     readonly onNamespace?: boolean;
+    /** `stateful` variant: also do by hand what a guarded HS256 handshake does beyond the floor (see stateful-baseline.ts). */
+    readonly features?: boolean;
   };
   /** Redis URL (cluster nodes only). */
   readonly redisUrl?: string;

@@ -38,6 +38,8 @@ if (config.variant === 'portcullis') {
   installStatefulBaseline(io, {
     onevent: true,
     verify: config.strategy === 'jwt-hs256' ? hs256Check(secretOf(config.keys.hs256Secret)) : undefined,
+    // `features`: also, by hand, what a guarded HS256 handshake does beyond the floor.
+    features: config.guard?.features === true,
   });
 } else if (config.variant === 'baseline' && config.strategy === 'none') {
   // The floor of any guard: a middleware that admits everyone.
