@@ -173,8 +173,15 @@ class SocketIoDriver implements ConnectionDriver {
     return next;
   }
 
+  /**
+   * Ends the isolation of a socket that connected pending. A socket admitted by its
+   * CONNECT is not connected yet: Socket.IO makes it a member once every middleware
+   * has let it through, and a member before that would receive broadcasts the app's
+   * later middlewares might still refuse it (and Socket.IO would forget to drop it).
+   */
   admit(): void {
-    this.#socket.nsp.sockets.set(this.#socket.id, this.#socket);
+    const socket = this.#socket;
+    if (socket.connected) socket.nsp.sockets.set(socket.id, socket);
   }
 
   authenticated(payload: AuthenticatedPayload): void {

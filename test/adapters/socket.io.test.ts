@@ -178,13 +178,47 @@ describe('Socket.IO sockets that never connect', () => {
   it('ends the connection when a later app middleware refuses the CONNECT', async () => {
     const reasons: CloseReason[] = [];
     const { fx, g } = await guarded({ hooks: { onClose: (_info, reason) => reasons.push(reason) } });
-    fx.io.use((_socket, next) => next(new Error('the app says no')));
+    const nsp = fx.io.of('/') as unknown as { sockets: Map<string, unknown>; _preConnectSockets: Map<string, unknown> };
+    let memberBeforeConnect: boolean | undefined;
+    fx.io.use((socket, next) => {
+      // Authenticated by the guard, but not connected: not a member until Socket.IO connects it.
+      memberBeforeConnect = nsp.sockets.has(socket.id);
+      next(new Error('the app says no'));
+    });
     const err = await refused(fx.client('/', { auth: { user: 'alice', password: 'secret' } }));
     assert.equal(err.message, 'the app says no');
     await waitUntil(() => reasons.length === 1, 2000, 'onClose');
     assert.deepEqual(reasons, ['server_disconnect']);
     assert.deepEqual(g.guard.stats, { pending: 0, authenticated: 0 });
     assert.equal([...g.guard.connections()].length, 0);
+    assert.equal(memberBeforeConnect, false, 'in nsp.sockets before Socket.IO connected it');
+    // Socket.IO forgets a refused socket only when it was never put in nsp.sockets.
+    assert.equal(nsp._preConnectSockets.size, 0, 'the refused socket stays in _preConnectSockets');
+    assert.equal(nsp.sockets.size, 0);
+  });
+
+  it('keeps a socket an async app middleware is still deciding out of broadcasts', async () => {
+    const { fx } = await guarded();
+    const decide = gate();
+    fx.io.use((socket, next) => {
+      // Rooms joined in a middleware are only reachable once the app lets the socket in.
+      socket.join('news');
+      decide.opened.then(() => next(new Error('the app says no')));
+    });
+    const c = fx.client('/', { auth: { user: 'alice', password: 'secret' } });
+    // Every packet the client receives, before socket.io-client buffers or drops it.
+    const leaked: unknown[] = [];
+    c.io.on('packet', (packet: { data?: unknown[] }) => {
+      if (Array.isArray(packet.data) && packet.data[0] === 'news') leaked.push(packet.data[1]);
+    });
+    const nsp = fx.io.of('/') as unknown as { _preConnectSockets: Map<string, unknown> };
+    await waitUntil(() => nsp._preConnectSockets.size === 1, 2000, 'the app middleware to hold the socket');
+    fx.io.to('news').emit('news', 'for members only');
+    fx.io.emit('news', 'for everyone connected');
+    decide.open();
+    const err = await refused(c);
+    assert.equal(err.message, 'the app says no');
+    assert.deepEqual(leaked, []);
   });
 
   it('hands back to Socket.IO a socket whose client left during verification', async () => {
