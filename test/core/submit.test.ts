@@ -152,30 +152,23 @@ describe('verdicts given later, the same ones', () => {
   });
 
   it('turns a driver that throws while accepting into an error of the caller, not a silent verdict', async () => {
+    /** A driver whose `authenticated` throws `error`. */
+    const throwing = (error: Error): ConnectionDriver => ({
+      authenticated: () => {
+        throw error;
+      },
+      expiring: () => {},
+      close: () => {},
+    });
     const guard = createGuard({ strategies: [users] });
     guards.push(guard);
-    const conn = guard.open(
-      { id: 'thrower', transport: 'ws', namespace: '/', ip: '127.0.0.1' },
-      {
-        authenticated: () => {
-          throw new Error('socket gone');
-        },
-        expiring: () => {},
-        close: () => {},
-      },
-    );
+    const conn = guard.open({ id: 'thrower', transport: 'ws', namespace: '/', ip: '127.0.0.1' }, throwing(new Error('socket gone')));
     assert.throws(() => conn.submitNow({ user: 'alice', password: 'secret' }, context), /socket gone/);
     const slow = createGuard({ strategies: [createCustomStrategy(async () => ({ id: 'bob' }))] });
     guards.push(slow);
     const later = slow.open(
       { id: 'thrower-later', transport: 'ws', namespace: '/', ip: '127.0.0.1' },
-      {
-        authenticated: () => {
-          throw new AuthError('internal_error');
-        },
-        expiring: () => {},
-        close: () => {},
-      },
+      throwing(new AuthError('internal_error')),
     );
     await assert.rejects(Promise.resolve(later.submitNow({}, context)), (err: AuthError) => err.code === 'internal_error');
   });
