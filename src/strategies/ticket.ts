@@ -226,7 +226,10 @@ export function createTicketStrategy(options: TicketStrategyOptions = {}): Strat
     // Not `async`: with an in-process store the whole redemption happens at once.
     authenticate(credentials, context) {
       let ticket: unknown = credentials[field];
-      if (ticket === undefined || ticket === null) ticket = param === false ? undefined : queryParam(context.url, param);
+      // The URL's ticket belongs to the handshake: it was redeemed then, and a later
+      // message or refresh on the same connection must be judged on what it sends.
+      if ((ticket === undefined || ticket === null) && param !== false && context.phase === 'handshake')
+        ticket = queryParam(context.url, param);
       if (ticket === undefined) return null;
       if (typeof ticket !== 'string') throw new AuthError('invalid_request', { detail: 'ticket: not a string' });
       if (!isBase64Url(ticket, TICKET_CHARS, TICKET_CHARS)) throw new AuthError('invalid_credentials', { detail: 'ticket: malformed' });

@@ -3,11 +3,15 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
 import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
+import { createWsGuard } from '../../src/adapters/ws.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
+import { createCustomStrategy } from '../../src/strategies/custom.js';
 import { createTicketHandler, createTicketIssuer, createTicketStrategy } from '../../src/strategies/ticket.js';
 import { makeContext, refusal, run } from '../helpers/auth-context.js';
 import { connected, refused, startIo } from '../helpers/socket-io.js';
+import { waitUntil } from '../helpers/wait.js';
 
 describe('ticket issuer', () => {
   it('checks its options', () => {
@@ -161,5 +165,57 @@ describe('ticket handler and redemption over Socket.IO', () => {
     const ticket = await fetchTicket();
     await connected(fixture.client('/', { query: { ticket } }));
     assert.equal((await refused(fixture.client('/', { query: { ticket } }))).data?.code, 'invalid_credentials');
+  });
+});
+
+describe('ticket in the connection URL, then other credentials on the same connection', () => {
+  const token = createCustomStrategy((c) => (c.token === 'good' ? { id: 'alice', expiresAt: Date.now() + 60_000 } : false));
+
+  it('ws: a socket opened with ?ticket= refreshes with a token (the URL ticket is not redeemed again)', async () => {
+    const store = createMemoryStore();
+    const issuer = createTicketIssuer({ store });
+    const http = createServer();
+    const g = createWsGuard({ strategies: [createTicketStrategy({ store }), token], store, mode: 'auto' });
+    g.attach(http);
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const { port } = http.address() as AddressInfo;
+    try {
+      const { ticket } = await issuer.issue({ id: 'alice' });
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/?ticket=${ticket}`);
+      const frames: { type: string; payload?: { code?: string } }[] = [];
+      ws.on('message', (d) => frames.push(JSON.parse(String(d))));
+      await waitUntil(() => frames.length === 1, 2_000, 'authenticated');
+      ws.send(JSON.stringify({ type: 'authenticate', payload: { token: 'good' } }));
+      await waitUntil(() => frames.length === 2, 2_000, 'the refresh verdict');
+      assert.deepEqual(
+        frames.map((f) => f.type),
+        ['authenticated', 'authenticated'],
+      );
+      ws.terminate();
+    } finally {
+      await g.close();
+      http.close();
+    }
+  });
+
+  it('Socket.IO: a socket whose handshake URL carried ?ticket= refreshes with a token', async () => {
+    const store = createMemoryStore();
+    const issuer = createTicketIssuer({ store });
+    const fixture = await startIo();
+    const g = createSocketIoGuard(fixture.io, { strategies: [createTicketStrategy({ store }), token], store });
+    try {
+      const { ticket } = await issuer.issue({ id: 'alice' });
+      const client = fixture.client('/', { query: { ticket } });
+      await connected(client);
+      const verdict = new Promise<string>((resolve) => {
+        client.once('authenticated', () => resolve('authenticated'));
+        client.once('auth_refresh_failed', (e: { code: string }) => resolve(e.code));
+      });
+      client.emit('authentication', { token: 'good' });
+      assert.equal(await verdict, 'authenticated');
+    } finally {
+      await g.close();
+      await fixture.close();
+    }
   });
 });
