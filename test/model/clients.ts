@@ -68,14 +68,10 @@ export class ModelClient {
     });
   }
 
-  /**
-   * Sends credentials by message (first authentication or refresh). With `ignored`, a
-   * verification of this client is still in flight: the server answers nothing to this
-   * one (PROTOCOL.md), so it does not become the credential a verdict refers to.
-   */
-  authenticate(cred: Cred, ignored = false): void {
+  /** Sends credentials by message (first authentication or refresh). */
+  authenticate(cred: Cred): void {
     const token = encodeCred(cred);
-    if (!ignored) this.pendingCred = cred;
+    this.pendingCred = cred;
     if (this.#io !== undefined) this.#io.emit('authentication', { token });
     else if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify({ type: 'authenticate', payload: { token } }));
   }

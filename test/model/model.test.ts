@@ -26,6 +26,9 @@ const SEED = process.env.MODEL_SEED === undefined ? (LONG ? Date.now() % 2 ** 31
 const PATH = process.env.MODEL_PATH;
 const RUNS = Number(process.env.MODEL_RUNS ?? (LONG ? 150 : 8));
 const MAX_COMMANDS = Number(process.env.MODEL_MAX_COMMANDS ?? (LONG ? 40 : 18));
+const REPLAY = process.env.MODEL_REPLAY;
+/** `memory` or `redis`: run one property only (a replay path belongs to one). */
+const ONLY = process.env.MODEL_ONLY;
 
 /** Runs the property; on failure, says how to replay it. */
 async function check(
@@ -44,19 +47,21 @@ async function check(
   if (!details.failed) return;
   const sequence = details.counterexample?.[0];
   const script = sequence === undefined ? '(none)' : [...sequence].map((c, i) => `  ${i + 1}. ${String(c)}`).join('\n');
+  const replayPath = /replayPath="([^"]*)"/.exec(String(sequence))?.[1];
   assert.fail(
     `${name}: an invariant broke after ${details.numRuns} runs.\n` +
       `Shrunk sequence:\n${script}\n` +
       `Error: ${details.errorInstance instanceof Error ? (details.errorInstance.stack ?? details.errorInstance.message) : String(details.errorInstance)}\n` +
-      `Replay: MODEL_SEED=${details.seed} MODEL_PATH=${details.counterexamplePath ?? ''} npm run test:model`,
+      `Replay: MODEL_ONLY=${name} MODEL_SEED=${details.seed} MODEL_PATH=${details.counterexamplePath ?? ''} MODEL_MAX_COMMANDS=${MAX_COMMANDS}` +
+      `${replayPath === undefined ? '' : ` MODEL_REPLAY='${replayPath}'`} MODEL_RUNS=1 npm run test:model`,
   );
 }
 
 describe('model-based: connection lifecycle under random interleavings', { timeout: LONG ? 3_600_000 : 180_000 }, () => {
-  it(`memory store shared by two nodes (${RUNS} runs × ≤ ${MAX_COMMANDS} steps, seed ${SEED})`, async () => {
+  it(`memory store shared by two nodes (${RUNS} runs × ≤ ${MAX_COMMANDS} steps, seed ${SEED})`, { skip: ONLY === 'redis' }, async () => {
     await check(
       'memory',
-      fc.asyncProperty(commands({ redis: false, maxCommands: MAX_COMMANDS }), async (cmds) => {
+      fc.asyncProperty(commands({ redis: false, maxCommands: MAX_COMMANDS, replayPath: REPLAY }), async (cmds) => {
         const world = await createWorld();
         const real: Real = { world };
         const model = emptyModel();
@@ -72,7 +77,9 @@ describe('model-based: connection lifecycle under random interleavings', { timeo
     );
   });
 
-  it(`Redis shared by two nodes, stopped and restarted (${Math.max(2, Math.floor(RUNS / 4))} runs, seed ${SEED})`, async (t) => {
+  it(`Redis shared by two nodes, stopped and restarted (${Math.max(2, Math.floor(RUNS / 4))} runs, seed ${SEED})`, {
+    skip: ONLY === 'memory',
+  }, async (t) => {
     if (!redisAvailable()) {
       if (process.env.CI === 'true') assert.fail('redis-server is required in CI');
       t.skip('redis-server not found');
@@ -83,7 +90,7 @@ describe('model-based: connection lifecycle under random interleavings', { timeo
     try {
       await check(
         'redis',
-        fc.asyncProperty(commands({ redis: true, maxCommands: MAX_COMMANDS }), async (cmds) => {
+        fc.asyncProperty(commands({ redis: true, maxCommands: MAX_COMMANDS, replayPath: REPLAY }), async (cmds) => {
           if (!server.running) await server.restart();
           const prefix = `model${++run}:`;
           const clients: Redis[] = [];

@@ -85,6 +85,9 @@ export interface Delivery {
   readonly node: number;
   readonly transport: 'socket.io' | 'ws';
   readonly principal: string | undefined;
+  /** Whether the guard called the socket authenticated when the handler ran (the server's truth). */
+  readonly authenticated: boolean;
+  /** What the client believed when it sent the event (it may be accepted while the event travels). */
   readonly payload: { client: number; state: string };
 }
 
@@ -202,6 +205,11 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
       expiringLeadMs: 0,
       rateLimits: { handshakesPerIp: false as const, failuresPerIp: LIMITS.failuresPerIp, failuresPerPrincipal: false as const },
       revocation: { ttlMs: LIMITS.revocationTtlMs },
+      hooks: {
+        onAuthenticated: (_info: unknown, principal: Principal) => {
+          if (principal.claims?.role === 'hook-throws') throw new Error('the app hook threw');
+        },
+      },
     };
     const http = createServer();
     const io = new Server(http);
@@ -210,7 +218,13 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     wsg.attach(http);
     io.on('connection', (socket: Socket) => {
       socket.on('msg', (payload: Delivery['payload']) => {
-        deliveries.push({ node: index, transport: 'socket.io', principal: (socket.data.principal as Principal | undefined)?.id, payload });
+        deliveries.push({
+          node: index,
+          transport: 'socket.io',
+          principal: (socket.data.principal as Principal | undefined)?.id,
+          authenticated: sio.isAuthenticated(socket),
+          payload,
+        });
       });
     });
     wsg.on('connection', (ws, principal) => {
@@ -222,7 +236,13 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
           return;
         }
         if (frame.type === 'msg' && frame.payload !== undefined) {
-          deliveries.push({ node: index, transport: 'ws', principal: principal.id, payload: frame.payload });
+          deliveries.push({
+            node: index,
+            transport: 'ws',
+            principal: principal.id,
+            authenticated: wsg.hub.principalIdOf(ws) !== undefined,
+            payload: frame.payload,
+          });
         }
       });
     });
