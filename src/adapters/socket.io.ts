@@ -23,6 +23,7 @@ import { whenSettled } from '../core/thenable.js';
 import type { Principal } from '../core/types.js';
 import type { AuthError } from '../errors.js';
 import { AuthError as AuthErrorClass, toAuthError } from '../errors.js';
+import { SocketIoEvent } from '../protocol.js';
 import { handshakeContext } from './socket.io-context.js';
 import { installPreflight } from './socket.io-preflight.js';
 
@@ -42,14 +43,8 @@ export interface SocketIoEventNames {
   refreshFailed: string;
 }
 
-export const DEFAULT_EVENT_NAMES: Readonly<SocketIoEventNames> = Object.freeze({
-  required: 'auth_required',
-  authentication: 'authentication',
-  authenticated: 'authenticated',
-  unauthorized: 'unauthorized',
-  expiring: 'auth_expiring',
-  refreshFailed: 'auth_refresh_failed',
-});
+/** The default event names: the wire module's {@link SocketIoEvent}. */
+export const DEFAULT_EVENT_NAMES: Readonly<SocketIoEventNames> = SocketIoEvent;
 
 /** Where credentials come from. */
 export type SocketIoMode = 'handshake' | 'message' | 'auto';

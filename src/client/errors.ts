@@ -4,8 +4,8 @@
  * code and reason, an HTTP status), with the retry decision and action of the
  * wire table (PROTOCOL.md §1). No Node or DOM globals.
  */
-import type { ErrorCode } from '../errors.js';
-import { ClientAction, ERROR_CODES, isErrorCode } from '../errors.js';
+import type { ErrorCode } from '../protocol.js';
+import { ClientAction, ERROR_CODES, isErrorCode } from '../protocol.js';
 
 /**
  * Codes that never travel on the wire: the client raises them itself.

@@ -4,6 +4,7 @@
 import type { WebSocketServer } from 'ws';
 import type { GuardOptions } from '../../core/options.js';
 import type { OriginCheckOptions } from '../../core/origin.js';
+import { BEARER_PROTOCOL_PREFIX, isProtocolToken } from '../../protocol.js';
 
 /** How a `ws` socket authenticates. */
 export const WsMode = {
@@ -16,8 +17,8 @@ export const WsMode = {
 } as const;
 export type WsMode = (typeof WsMode)[keyof typeof WsMode];
 
-/** The `Sec-WebSocket-Protocol` entry prefix that carries a bearer token. Never echoed back. */
-export const BEARER_PROTOCOL_PREFIX = 'portcullis.bearer.';
+/** The `Sec-WebSocket-Protocol` entry prefix that carries a bearer token (defined in the wire module). Never echoed back. */
+export { BEARER_PROTOCOL_PREFIX } from '../../protocol.js';
 
 /** Options of {@link createWsGuard}: the guard's options plus the transport's. */
 export interface WsGuardOptions extends GuardOptions, Pick<OriginCheckOptions, 'allowNull' | 'requireOrigin'> {
@@ -93,8 +94,6 @@ export interface ResolvedWsOptions {
   readonly ticketParam: string;
 }
 
-const TOKEN_RE = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
-
 /** Applies defaults and checks the transport options (the guard checks its own). */
 export function resolveWsOptions(options: WsGuardOptions): ResolvedWsOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('portcullis: options must be an object');
@@ -103,7 +102,7 @@ export function resolveWsOptions(options: WsGuardOptions): ResolvedWsOptions {
     throw new TypeError("portcullis: path must start with '/' and contain no query");
   }
   if (subprotocol !== undefined) {
-    if (typeof subprotocol !== 'string' || !TOKEN_RE.test(subprotocol)) {
+    if (!isProtocolToken(subprotocol)) {
       throw new TypeError('portcullis: subprotocol must be a valid Sec-WebSocket-Protocol token');
     }
     if (subprotocol.startsWith(BEARER_PROTOCOL_PREFIX)) {
