@@ -151,6 +151,37 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 }
 
+/** The codes a client assumes for a close code or an HTTP status shared by several codes: the most common one. */
+const PRIMARY_CODES: readonly ErrorCode[] = [
+  'invalid_request',
+  'invalid_credentials',
+  'forbidden',
+  'auth_timeout',
+  'rate_limited',
+  'unavailable',
+  'internal_error',
+];
+
+/**
+ * The code a client assumes for a WebSocket close whose reason names no code
+ * (PROTOCOL.md §1.3): 4401 → `invalid_credentials`, 4403 → `forbidden`, …;
+ * `undefined` for a close code outside the table.
+ */
+export function codeForCloseCode(closeCode: number): ErrorCode | undefined {
+  return PRIMARY_CODES.find((code) => ERROR_CODES[code].closeCode === closeCode);
+}
+
+/**
+ * The code a client assumes for an HTTP refusal without `X-Portcullis-Code` (a
+ * server older than 1.1, PROTOCOL.md §1.3): 401 → `invalid_credentials`, 403 →
+ * `forbidden`, …, any other 5xx → `internal_error`; `undefined` for anything else.
+ */
+export function codeForStatus(status: number): ErrorCode | undefined {
+  return (
+    PRIMARY_CODES.find((code) => ERROR_CODES[code].status === status) ?? (status >= 500 && status < 600 ? 'internal_error' : undefined)
+  );
+}
+
 /**
  * A refusal as it travels: the `unauthorized` / `auth_refresh_failed` /
  * `refresh_failed` payloads and the JSON body of an HTTP refusal.

@@ -13,6 +13,8 @@ import {
   BEARER_PROTOCOL_PREFIX,
   ClientAction,
   CODE_HEADER,
+  codeForCloseCode,
+  codeForStatus,
   ERROR_CODES,
   type ErrorCode,
   FrameType,
@@ -156,6 +158,17 @@ describe('PROTOCOL.md agrees with src/protocol.ts', () => {
     assert.ok(forms.includes(`\`${CODE_HEADER}: <code>\``));
     assert.ok(forms.includes('"data": { "code": string, "retryable": boolean, "retryAfter"?: number }'));
     assert.ok(section(PROTOCOL, '### 4.1 ').includes(`\`Sec-WebSocket-Protocol: <subprotocol>, ${BEARER_PROTOCOL_PREFIX}<token>\``));
+  });
+
+  it('states the code a client assumes from a bare status or close code (§1.3)', () => {
+    const forms = section(PROTOCOL, '### 1.3 ');
+    const pairs = [...forms.matchAll(/`(\d{3,4}) ([a-z_]+)`/g)].map((m) => [Number(m[1]), m[2]] as const);
+    assert.ok(pairs.length >= 8, 'the fallback list is there');
+    for (const [number, code] of pairs) {
+      assert.equal(number >= 1000 ? codeForCloseCode(number) : codeForStatus(number), code, `${number}`);
+    }
+    assert.equal(codeForStatus(502), 'internal_error');
+    assert.equal(codeForStatus(404), undefined);
   });
 
   it('uses the default Socket.IO event names (§3.2, §3.3)', () => {
