@@ -112,7 +112,7 @@ const CONNECTION = Symbol.for('portcullis.connection');
 const MIDDLEWARE = Symbol.for('portcullis.middleware');
 type Tagged = Socket & { [CONNECTION]?: Connection };
 
-/** The connection of a socket guarded by any portcullis guard. */
+/** @internal The connection of a socket guarded by any portcullis guard. */
 export function connectionOf(socket: Socket): Connection | undefined {
   return (socket as Tagged)[CONNECTION];
 }
@@ -252,7 +252,7 @@ interface Attachment {
 }
 
 /**
- * Calls `fn` for every namespace of a `Server`, present and future (dynamic
+ * @internal Calls `fn` for every namespace of a `Server`, present and future (dynamic
  * children included), or once for a `Namespace`. Returns a function that stops
  * watching for new namespaces.
  */
