@@ -1,5 +1,6 @@
 /**
- * The error-code table of portcullis (PROTOCOL.md, "Error codes").
+ * {@link AuthError}, the one error type portcullis raises for a refusal, built from
+ * the code table of the wire module (`src/protocol.ts`, PROTOCOL.md §1).
  *
  * Every refusal carries exactly one string `code`. Each code maps to one WebSocket
  * close code, one HTTP status (used when refusing before the upgrade), a fixed
@@ -7,135 +8,12 @@
  * contract: codes are only ever added, never changed.
  */
 
-/** What a client should do after a refusal. */
-export const ClientAction = {
-  /** The request is wrong: fix the client, do not retry. */
-  Fix: 'fix',
-  /** Obtain (or re-obtain) credentials, then retry. */
-  Authenticate: 'authenticate',
-  /** Refresh the current credential, then retry. */
-  Refresh: 'refresh',
-  /** Retry as is (possibly after backoff). */
-  Retry: 'retry',
-  /** Retry with exponential backoff; honour Retry-After when given. */
-  Backoff: 'backoff',
-  /** Do not retry. */
-  GiveUp: 'give_up',
-} as const;
-export type ClientAction = (typeof ClientAction)[keyof typeof ClientAction];
+import type { ClientAction, ErrorCode, ErrorCodeInfo, Refusal } from './protocol.js';
+import { ERROR_CODES, isErrorCode } from './protocol.js';
 
-interface CodeInfo {
-  readonly closeCode: number;
-  readonly status: number;
-  readonly retryable: boolean;
-  readonly action: ClientAction;
-  readonly message: string;
-}
-
-/** The code table. Keys are the wire codes. */
-export const ERROR_CODES = {
-  invalid_request: {
-    closeCode: 4400,
-    status: 400,
-    retryable: false,
-    action: ClientAction.Fix,
-    message: 'Invalid authentication request',
-  },
-  credentials_required: {
-    closeCode: 4401,
-    status: 401,
-    retryable: true,
-    action: ClientAction.Authenticate,
-    message: 'Authentication required',
-  },
-  invalid_credentials: {
-    closeCode: 4401,
-    status: 401,
-    retryable: true,
-    action: ClientAction.Authenticate,
-    message: 'Invalid credentials',
-  },
-  token_expired: {
-    closeCode: 4401,
-    status: 401,
-    retryable: true,
-    action: ClientAction.Refresh,
-    message: 'Credentials expired',
-  },
-  forbidden: {
-    closeCode: 4403,
-    status: 403,
-    retryable: false,
-    action: ClientAction.GiveUp,
-    message: 'Forbidden',
-  },
-  origin_not_allowed: {
-    closeCode: 4403,
-    status: 403,
-    retryable: false,
-    action: ClientAction.GiveUp,
-    message: 'Origin not allowed',
-  },
-  csrf_failed: {
-    closeCode: 4403,
-    status: 403,
-    retryable: false,
-    action: ClientAction.GiveUp,
-    message: 'CSRF check failed',
-  },
-  tls_required: {
-    closeCode: 4403,
-    status: 403,
-    retryable: false,
-    action: ClientAction.GiveUp,
-    message: 'TLS required',
-  },
-  revoked: {
-    closeCode: 4403,
-    status: 403,
-    retryable: false,
-    action: ClientAction.GiveUp,
-    message: 'Access revoked',
-  },
-  auth_timeout: {
-    closeCode: 4408,
-    status: 408,
-    retryable: true,
-    action: ClientAction.Retry,
-    message: 'Authentication timed out',
-  },
-  rate_limited: {
-    closeCode: 4429,
-    status: 429,
-    retryable: true,
-    action: ClientAction.Backoff,
-    message: 'Too many requests',
-  },
-  unavailable: {
-    closeCode: 4503,
-    status: 503,
-    retryable: true,
-    action: ClientAction.Backoff,
-    message: 'Service unavailable',
-  },
-  internal_error: {
-    closeCode: 4500,
-    status: 500,
-    retryable: true,
-    action: ClientAction.Backoff,
-    message: 'Internal error',
-  },
-} as const satisfies Record<string, CodeInfo>;
-
-/** A wire error code. */
-export type ErrorCode = keyof typeof ERROR_CODES;
-
-const CODES = new Set<string>(Object.keys(ERROR_CODES));
-
-/** True when `value` is one of the wire error codes. */
-export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && CODES.has(value);
-}
+// The table lives in the wire module; these names stay importable from here (`portcullis/errors`).
+export type { ErrorCode, ErrorCodeInfo, Refusal } from './protocol.js';
+export { ClientAction, ERROR_CODES, isErrorCode } from './protocol.js';
 
 /** Options for {@link AuthError}. */
 export interface AuthErrorOptions {
@@ -171,7 +49,7 @@ export class AuthError extends Error {
   readonly retryAfter: number | undefined;
 
   constructor(code: ErrorCode, options: AuthErrorOptions = {}) {
-    const info: CodeInfo = ERROR_CODES[code];
+    const info: ErrorCodeInfo = ERROR_CODES[code];
     super(info.message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AuthError';
     this.code = code;
@@ -184,7 +62,7 @@ export class AuthError extends Error {
   }
 
   /** The payload sent to a client: fixed message, code and whether to retry. */
-  toJSON(): { message: string; code: ErrorCode; retryable: boolean; retryAfter?: number } {
+  toJSON(): Refusal {
     return this.retryAfter === undefined
       ? { message: this.message, code: this.code, retryable: this.retryable }
       : { message: this.message, code: this.code, retryable: this.retryable, retryAfter: this.retryAfter };
@@ -211,7 +89,7 @@ export function toAuthError(err: unknown): AuthError {
   return new AuthError('internal_error', { cause: err });
 }
 
-/** Close code → the codes that use it (several codes share 4401 and 4403). */
-export function codeInfo(code: ErrorCode): CodeInfo {
+/** The table row of `code`. */
+export function codeInfo(code: ErrorCode): ErrorCodeInfo {
   return ERROR_CODES[code];
 }

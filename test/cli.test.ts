@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { createManualClock } from '../src/core/clock.js';
 import { sanitizeCredentials } from '../src/core/sanitize.js';
 import { ERROR_CODES } from '../src/errors.js';
+import { CODE_HEADER, PROTOCOL_VERSION } from '../src/protocol.js';
 import { createHmacStrategy } from '../src/strategies/hmac.js';
 import { makeContext } from './helpers/auth-context.js';
 
@@ -19,6 +20,17 @@ describe('portcullis CLI', () => {
     const { stdout } = await cli(['codes']);
     for (const [code, info] of Object.entries(ERROR_CODES))
       assert.match(stdout, new RegExp(`^${code}\\s+${info.closeCode}\\s+${info.status}`, 'm'));
+  });
+
+  it('prints the code table of the wire module, every column, as text and as JSON', async () => {
+    const { stdout } = await cli(['codes']);
+    assert.match(stdout, new RegExp(`protocol ${PROTOCOL_VERSION.replace('.', '\\.')}`));
+    for (const [code, info] of Object.entries(ERROR_CODES)) {
+      const row = `^${code}\\s+${info.closeCode}\\s+${info.status}\\s+${info.retryable ? 'yes' : 'no'}\\s+${info.action}\\s+${info.message}$`;
+      assert.match(stdout, new RegExp(row, 'm'));
+    }
+    const json = JSON.parse((await cli(['codes', '--json'])).stdout);
+    assert.deepEqual(json, { protocol: PROTOCOL_VERSION, codeHeader: CODE_HEADER, codes: ERROR_CODES });
   });
 
   it('signs an HMAC handshake the hmac strategy accepts, reading the secret from the environment', async () => {

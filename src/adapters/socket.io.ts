@@ -11,6 +11,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { AttemptContext, AuthenticatedPayload, Connection, ConnectionDriver, SubmitOutcome } from '../core/connection.js';
+import { DEFAULTS } from '../core/defaults.js';
 import type { Guard, RevokeTarget } from '../core/guard.js';
 import { createGuard } from '../core/guard.js';
 import { describeError } from '../core/logger.js';
@@ -20,9 +21,11 @@ import { createOriginCheck } from '../core/origin.js';
 import type { ClientAddress } from '../core/request.js';
 import { createRequestResolver, headerValue } from '../core/request.js';
 import { whenSettled } from '../core/thenable.js';
+import type { TransportOptions } from '../core/transport-options.js';
 import type { Principal } from '../core/types.js';
 import type { AuthError } from '../errors.js';
 import { AuthError as AuthErrorClass, toAuthError } from '../errors.js';
+import { SocketIoEvent } from '../protocol.js';
 import { handshakeContext } from './socket.io-context.js';
 import { installPreflight } from './socket.io-preflight.js';
 
@@ -42,19 +45,13 @@ export interface SocketIoEventNames {
   refreshFailed: string;
 }
 
-export const DEFAULT_EVENT_NAMES: Readonly<SocketIoEventNames> = Object.freeze({
-  required: 'auth_required',
-  authentication: 'authentication',
-  authenticated: 'authenticated',
-  unauthorized: 'unauthorized',
-  expiring: 'auth_expiring',
-  refreshFailed: 'auth_refresh_failed',
-});
+/** The default event names: the wire module's {@link SocketIoEvent}. */
+export const DEFAULT_EVENT_NAMES: Readonly<SocketIoEventNames> = SocketIoEvent;
 
 /** Where credentials come from. */
 export type SocketIoMode = 'handshake' | 'message' | 'auto';
 
-export interface SocketIoGuardOptions extends GuardOptions, Pick<OriginCheckOptions, 'allowNull' | 'requireOrigin'> {
+export interface SocketIoGuardOptions extends GuardOptions, TransportOptions<SocketIoMode> {
   /**
    * Origins allowed to connect: exact origins, `'*'` (explicit opt-out, logged as a
    * warning), or a predicate. Checked before the Engine.IO handshake (HTTP 403) when
@@ -115,7 +112,7 @@ const CONNECTION = Symbol.for('portcullis.connection');
 const MIDDLEWARE = Symbol.for('portcullis.middleware');
 type Tagged = Socket & { [CONNECTION]?: Connection };
 
-/** The connection of a socket guarded by any portcullis guard. */
+/** @internal The connection of a socket guarded by any portcullis guard. */
 export function connectionOf(socket: Socket): Connection | undefined {
   return (socket as Tagged)[CONNECTION];
 }
@@ -255,7 +252,7 @@ interface Attachment {
 }
 
 /**
- * Calls `fn` for every namespace of a `Server`, present and future (dynamic
+ * @internal Calls `fn` for every namespace of a `Server`, present and future (dynamic
  * children included), or once for a `Namespace`. Returns a function that stops
  * watching for new namespaces.
  */
@@ -279,7 +276,7 @@ function isServer(target: Server | Namespace): target is Server {
  * parent namespace created with `io.of(/regex/)`).
  */
 export function createSocketIoGuard(target: Server | Namespace, options: SocketIoGuardOptions): SocketIoGuard {
-  const mode: SocketIoMode = options.mode ?? 'handshake';
+  const mode: SocketIoMode = options.mode ?? DEFAULTS.socketIo.mode;
   if (mode !== 'handshake' && mode !== 'message' && mode !== 'auto') {
     throw new TypeError("portcullis: mode must be 'handshake', 'message' or 'auto'");
   }
@@ -290,7 +287,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   if (new Set([events.authentication, 'connect', 'disconnect', 'disconnecting', 'connect_error']).size !== 5) {
     throw new TypeError('portcullis: events.authentication cannot be a reserved Socket.IO event');
   }
-  const announce = options.announce ?? true;
+  const announce = options.announce ?? DEFAULTS.socketIo.announce;
   const guard = createGuard(options);
   const format = options.formatRefusal ?? ((error: AuthError) => error.toJSON());
   const formatVerdict = options.formatVerdict;

@@ -2,7 +2,7 @@
 /**
  * `portcullis`: small tools around the library.
  *
- *   portcullis codes                         the error-code table (code, close, HTTP, action)
+ *   portcullis codes [--json]                the error-code table of the wire protocol (src/protocol.ts)
  *   portcullis sign-hmac --key-id K --secret-env VAR [--namespace /] [--field sub=alice ...]
  *                                            a signed handshake for the `hmac` strategy, as JSON
  *   portcullis demo [--port 3000]            the example chat (from a repository checkout)
@@ -11,10 +11,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { signHandshake } from '../client/hmac-signer.js';
-import { ERROR_CODES } from '../errors.js';
+import { CODE_HEADER, ERROR_CODES, PROTOCOL_VERSION } from '../protocol.js';
 
 const USAGE = `usage:
-  portcullis codes
+  portcullis codes [--json]
   portcullis sign-hmac --key-id <id> --secret-env <VAR> [--namespace /] [--field key=value ...]
   portcullis demo [--port 3000] [--host 127.0.0.1]
 `;
@@ -23,17 +23,32 @@ function out(text: string): void {
   process.stdout.write(`${text}\n`);
 }
 
-function codes(): void {
+/** Prints the code table of the wire module, as text or (`--json`) as `{ protocol, codeHeader, codes }`. */
+function codes(args: string[]): number {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } } });
+  if (values.json === true) {
+    out(JSON.stringify({ protocol: PROTOCOL_VERSION, codeHeader: CODE_HEADER, codes: ERROR_CODES }, null, 2));
+    return 0;
+  }
   const rows = Object.entries(ERROR_CODES).map(([code, info]) => [
     code,
     String(info.closeCode),
     String(info.status),
+    info.retryable ? 'yes' : 'no',
     info.action,
     info.message,
   ]);
-  const header = ['code', 'close', 'http', 'action', 'message'];
+  const header = ['code', 'close', 'http', 'retryable', 'action', 'message'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  for (const row of [header, ...rows]) out(row.map((cell, i) => cell.padEnd(widths[i] as number)).join('  '));
+  out(`portcullis wire protocol ${PROTOCOL_VERSION} (PROTOCOL.md); an HTTP refusal names its code in ${CODE_HEADER}`);
+  for (const row of [header, ...rows])
+    out(
+      row
+        .map((cell, i) => cell.padEnd(widths[i] as number))
+        .join('  ')
+        .trimEnd(),
+    );
+  return 0;
 }
 
 async function signHmac(args: string[]): Promise<number> {
@@ -91,8 +106,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'codes':
-      codes();
-      return 0;
+      return codes(rest);
     case 'sign-hmac':
       return signHmac(rest);
     case 'demo':

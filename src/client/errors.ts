@@ -4,8 +4,8 @@
  * code and reason, an HTTP status), with the retry decision and action of the
  * wire table (PROTOCOL.md §1). No Node or DOM globals.
  */
-import type { ErrorCode } from '../errors.js';
-import { ClientAction, ERROR_CODES, isErrorCode } from '../errors.js';
+import type { ErrorCode } from '../protocol.js';
+import { ClientAction, codeForCloseCode, codeForStatus, ERROR_CODES, isErrorCode } from '../protocol.js';
 
 /**
  * Codes that never travel on the wire: the client raises them itself.
@@ -152,15 +152,8 @@ export function fromConnectError(err: unknown): PortcullisClientError {
   return new PortcullisClientError('connection_lost', { cause: err });
 }
 
-/** Close code → code, when the reason string does not name one (several codes share 4401 and 4403). */
-const BY_CLOSE_CODE: Readonly<Record<number, ClientErrorCode>> = {
-  4400: 'invalid_request',
-  4401: 'invalid_credentials',
-  4403: 'forbidden',
-  4408: 'auth_timeout',
-  4429: 'rate_limited',
-  4500: 'internal_error',
-  4503: 'unavailable',
+/** WebSocket close codes that mean the peer broke the protocol (4xxx codes come from the wire table). */
+const PROTOCOL_ERROR_CLOSES: Readonly<Record<number, ClientErrorCode>> = {
   1002: 'protocol_error',
   1003: 'protocol_error',
   1007: 'protocol_error',
@@ -180,7 +173,7 @@ const BY_CLOSE_CODE: Readonly<Record<number, ClientErrorCode>> = {
 export function fromClose(closeCode: number, reason = ''): PortcullisClientError | undefined {
   if (isErrorCode(reason)) return new PortcullisClientError(reason, { closeCode });
   if (closeCode === 1000) return undefined;
-  const code = BY_CLOSE_CODE[closeCode] ?? 'connection_lost';
+  const code = codeForCloseCode(closeCode) ?? PROTOCOL_ERROR_CLOSES[closeCode] ?? 'connection_lost';
   return new PortcullisClientError(code, { closeCode });
 }
 
@@ -190,24 +183,7 @@ export function fromClose(closeCode: number, reason = ''): PortcullisClientError
  * Other 4xx (404 for a wrong path) are `protocol_error`; 1xx–3xx `connection_lost`.
  */
 export function fromHttpStatus(status: number): PortcullisClientError {
-  const code: ClientErrorCode =
-    status === 401
-      ? 'invalid_credentials'
-      : status === 403
-        ? 'forbidden'
-        : status === 400
-          ? 'invalid_request'
-          : status === 408
-            ? 'auth_timeout'
-            : status === 429
-              ? 'rate_limited'
-              : status === 503
-                ? 'unavailable'
-                : status >= 500
-                  ? 'internal_error'
-                  : status >= 400
-                    ? 'protocol_error'
-                    : 'connection_lost';
+  const code: ClientErrorCode = codeForStatus(status) ?? (status >= 400 && status < 500 ? 'protocol_error' : 'connection_lost');
   return new PortcullisClientError(code, { status });
 }
 

@@ -10,8 +10,8 @@
  * - {@link signHandshake}: HMAC-signed handshake credentials (WebCrypto).
  */
 
-export type { ClientAction, ErrorCode } from '../errors.js';
-export { ERROR_CODES } from '../errors.js';
+export type { AuthenticatedPayload, ClientAction, ErrorCode, ErrorCodeInfo, Refusal } from '../protocol.js';
+export { ERROR_CODES, PROTOCOL_VERSION } from '../protocol.js';
 export type {
   CredentialProvider,
   CredentialProviderEvents,

@@ -12,6 +12,8 @@
  *   credentials when the old ones were refused (`socket.io-client` never retries
  *   a CONNECT refused by the server by itself).
  */
+import type { AuthenticatedPayload } from '../protocol.js';
+import { SocketIoEvent } from '../protocol.js';
 import type { CredentialProvider } from './credential-provider.js';
 import { fromConnectError, fromRefusal, needsNewCredentials, PortcullisClientError, toClientError } from './errors.js';
 import type { BackoffOptions, Scheduler, SchedulerHandle } from './runtime.js';
@@ -50,11 +52,11 @@ export interface SocketIoClientEventNames {
 }
 
 const DEFAULT_EVENTS: Readonly<SocketIoClientEventNames> = Object.freeze({
-  authentication: 'authentication',
-  authenticated: 'authenticated',
-  unauthorized: 'unauthorized',
-  expiring: 'auth_expiring',
-  refreshFailed: 'auth_refresh_failed',
+  authentication: SocketIoEvent.authentication,
+  authenticated: SocketIoEvent.authenticated,
+  unauthorized: SocketIoEvent.unauthorized,
+  expiring: SocketIoEvent.expiring,
+  refreshFailed: SocketIoEvent.refreshFailed,
 });
 
 /** Options of {@link guardSocketIo}. */
@@ -82,11 +84,7 @@ export interface GuardSocketIoOptions {
 }
 
 /** What the server said when it accepted credentials (`{}` for a handshake). */
-export interface AuthenticatedInfo {
-  /** When the credential expires, in epoch milliseconds. */
-  expiresAt?: number;
-  [key: string]: unknown;
-}
+export type AuthenticatedInfo = AuthenticatedPayload;
 
 /** A retry the glue scheduled after a retryable refusal. */
 export interface RetryInfo {

@@ -9,6 +9,8 @@
  * `globalThis` when the client is created (browsers, Node 22+); it is typed
  * structurally, so no DOM or Node types are needed.
  */
+import type { AuthenticatedPayload } from '../protocol.js';
+import { BEARER_PROTOCOL_PREFIX, FrameType, isProtocolToken } from '../protocol.js';
 import type { CredentialProvider } from './credential-provider.js';
 import { fromClose, fromHttpStatus, fromRefusal, needsNewCredentials, PortcullisClientError, toClientError } from './errors.js';
 import type { BackoffOptions, Scheduler, SchedulerHandle } from './runtime.js';
@@ -66,12 +68,8 @@ export interface WebSocketClientOptions<C extends object> {
   scheduler?: Scheduler;
 }
 
-/** What the server said with `authenticated`. */
-export interface WebSocketAuthenticated {
-  /** When the credential expires, in epoch milliseconds. */
-  expiresAt?: number;
-  [key: string]: unknown;
-}
+/** What the server said with `authenticated` (the wire module's `AuthenticatedPayload`). */
+export type WebSocketAuthenticated = AuthenticatedPayload;
 
 /** A close of the underlying socket. */
 export interface WebSocketCloseInfo {
@@ -119,17 +117,15 @@ export interface WebSocketClient {
   close(code?: number, reason?: string): void;
 }
 
-/** Must equal the server's `BEARER_PROTOCOL_PREFIX` (`portcullis/ws`). */
-export const BEARER_PROTOCOL_PREFIX = 'portcullis.bearer.';
-/** Must equal the server's `FrameType` values (`portcullis/ws`). */
+/** The bearer subprotocol prefix, the same as the server's (both come from the wire module). */
+export { BEARER_PROTOCOL_PREFIX } from '../protocol.js';
+/** The `ws` frame types (the wire module's `FrameType`, keyed in camelCase). */
 export const WS_FRAME_TYPES = Object.freeze({
-  authenticate: 'authenticate',
-  authenticated: 'authenticated',
-  expiring: 'expiring',
-  refreshFailed: 'refresh_failed',
-});
-
-const TOKEN_RE = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
+  authenticate: FrameType.Authenticate,
+  authenticated: FrameType.Authenticated,
+  expiring: FrameType.Expiring,
+  refreshFailed: FrameType.RefreshFailed,
+} as const);
 const STATUS_RE = /Unexpected server response: (\d{3})/;
 const OPEN = 1;
 
@@ -160,7 +156,7 @@ export function createWebSocketClient<C extends object>(options: WebSocketClient
   if (!['message', 'query-ticket', 'bearer-protocol'].includes(credentialsIn)) {
     throw new TypeError("portcullis: credentialsIn must be 'message', 'query-ticket' or 'bearer-protocol'");
   }
-  if (subprotocol !== undefined && (!TOKEN_RE.test(subprotocol) || subprotocol.startsWith(BEARER_PROTOCOL_PREFIX))) {
+  if (subprotocol !== undefined && (!isProtocolToken(subprotocol) || subprotocol.startsWith(BEARER_PROTOCOL_PREFIX))) {
     throw new TypeError('portcullis: subprotocol must be a valid token not starting with portcullis.bearer.');
   }
   if (credentialsIn === 'bearer-protocol' && subprotocol === undefined) {
@@ -209,7 +205,7 @@ export function createWebSocketClient<C extends object>(options: WebSocketClient
     }
     if (credentialsIn === 'bearer-protocol') {
       const token = record.token;
-      if (typeof token !== 'string' || !TOKEN_RE.test(token)) {
+      if (!isProtocolToken(token)) {
         throw new PortcullisClientError('invalid_request', {
           message: "credentialsIn 'bearer-protocol' needs a token-safe credentials.token",
         });

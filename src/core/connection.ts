@@ -5,6 +5,7 @@
  * deadlines, the hooks and the verdicts.
  */
 import { AuthError, toAuthError } from '../errors.js';
+import type { AuthenticatedPayload } from '../protocol.js';
 import type { Deadline } from './deadlines.js';
 import type { GuardInternals, Verified } from './guard.js';
 import type { CloseReason, ConnectionInfo } from './hooks.js';
@@ -13,12 +14,8 @@ import type { ConnectionEvent } from './state-machine.js';
 import { ConnectionState, nextState } from './state-machine.js';
 import type { AuthContext, AuthPhase, Principal, Transport } from './types.js';
 
-/** What the `authenticated` message carries. */
-export interface AuthenticatedPayload {
-  /** When the credential expires, in epoch milliseconds. */
-  expiresAt?: number;
-  [key: string]: unknown;
-}
+/** What the `authenticated` message carries (defined in the wire module). */
+export type { AuthenticatedPayload } from '../protocol.js';
 
 /** How the core talks to one socket of a transport. */
 export interface ConnectionDriver {

@@ -95,7 +95,7 @@ export interface Guard {
   close(): Promise<void>;
 }
 
-/** @internal What a {@link Connection} needs from its guard. */
+/** What a {@link Connection} needs from its guard (not part of the API: no entry point exports it). */
 export interface GuardInternals {
   readonly options: ResolvedGuardOptions;
   readonly store: Store;

@@ -4,6 +4,7 @@
  */
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
+import { DEFAULTS } from './defaults.js';
 import type { Hooks } from './hooks.js';
 import type { RateLimitOptions } from './limits.js';
 import { silentLogger } from './logger.js';
@@ -160,17 +161,17 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
       throw new TypeError('portcullis: every strategy needs an authenticate(credentials, context) method');
     }
   }
-  let timeoutMs: number | false = 5000;
+  let timeoutMs: number | false = DEFAULTS.timeoutMs;
   if (options.timeoutMs === false) timeoutMs = false;
-  else if (options.timeoutMs !== undefined) timeoutMs = positiveInt('timeoutMs', options.timeoutMs, 5000);
-  const payload = { ...DEFAULT_PAYLOAD_LIMITS, ...options.payload };
+  else if (options.timeoutMs !== undefined) timeoutMs = positiveInt('timeoutMs', options.timeoutMs, DEFAULTS.timeoutMs);
+  const payload = { ...DEFAULTS.payload, ...options.payload };
   for (const key of Object.keys(DEFAULT_PAYLOAD_LIMITS) as (keyof PayloadLimits)[]) {
     positiveInt(`payload.${key}`, payload[key], DEFAULT_PAYLOAD_LIMITS[key]);
   }
-  const maxPending = positiveInt('maxPending', options.maxPending, 10000);
-  const maxPendingPerIp = positiveInt('maxPendingPerIp', options.maxPendingPerIp, 50);
+  const maxPending = positiveInt('maxPending', options.maxPending, DEFAULTS.maxPending);
+  const maxPendingPerIp = positiveInt('maxPendingPerIp', options.maxPendingPerIp, DEFAULTS.maxPendingPerIp);
   if (maxPendingPerIp > maxPending) throw new TypeError('portcullis: maxPendingPerIp cannot exceed maxPending');
-  const expiringLeadMs = positiveInt('expiringLeadMs', options.expiringLeadMs, 30000, 0);
+  const expiringLeadMs = positiveInt('expiringLeadMs', options.expiringLeadMs, DEFAULTS.expiringLeadMs, 0);
   const logger = options.logger ?? silentLogger;
   for (const level of ['debug', 'info', 'warn', 'error'] as const) {
     if (typeof logger[level] !== 'function') throw new TypeError(`portcullis: logger.${level} must be a function`);
@@ -182,12 +183,12 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
     hooks: combineHooks(options.hooks),
     timeoutMs,
     payload: Object.freeze(payload),
-    maxAttemptsPerConnection: positiveInt('maxAttemptsPerConnection', options.maxAttemptsPerConnection, 5),
+    maxAttemptsPerConnection: positiveInt('maxAttemptsPerConnection', options.maxAttemptsPerConnection, DEFAULTS.maxAttemptsPerConnection),
     maxPending,
     maxPendingPerIp,
     expiringLeadMs,
-    allowPrincipalChange: bool('allowPrincipalChange', options.allowPrincipalChange, false),
-    closeOnFailedRefresh: bool('closeOnFailedRefresh', options.closeOnFailedRefresh, false),
+    allowPrincipalChange: bool('allowPrincipalChange', options.allowPrincipalChange, DEFAULTS.allowPrincipalChange),
+    closeOnFailedRefresh: bool('closeOnFailedRefresh', options.closeOnFailedRefresh, DEFAULTS.closeOnFailedRefresh),
     revocation: options.revocation === false ? false : { ...options.revocation },
     rateLimits: options.rateLimits,
   });

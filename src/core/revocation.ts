@@ -8,8 +8,10 @@
  * `issuedAt` is refused until the record expires). `sessionId` and `tokenId`
  * revocations refuse those outright.
  */
+
 import { AuthError, isAuthError } from '../errors.js';
 import type { Clock } from './clock.js';
+import { DEFAULTS } from './defaults.js';
 import { describeError } from './logger.js';
 import type { Logger, Principal, Store, SyncStore } from './types.js';
 
@@ -107,8 +109,8 @@ export function createRevocations(
   options: RevocationOptions,
   onRevoke: (target: RevokeTarget) => void,
 ): Revocations {
-  const ttlMs = options.ttlMs ?? 86_400_000;
-  const channel = options.channel ?? 'revocations';
+  const ttlMs = options.ttlMs ?? DEFAULTS.revocation.ttlMs;
+  const channel = options.channel ?? DEFAULTS.revocation.channel;
   if (!Number.isInteger(ttlMs) || ttlMs < 1) throw new TypeError('portcullis: revocation.ttlMs must be a positive integer');
   const recent = new Map<string, number>();
   let unsubscribe: (() => Promise<void>) | undefined;

@@ -122,9 +122,15 @@ describe('client portability', () => {
       /\b(window|document|navigator|self)\./,
       /(^|[^.\w])setTimeout\(/m,
     ];
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+    // The wire module is loaded by the client too.
+    const files = [...readdirSync(dir).filter((f) => f.endsWith('.ts')), '../protocol.ts'];
+    for (const file of files) {
       const text = readFileSync(`${dir}${file}`, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
       for (const re of forbidden) assert.doesNotMatch(text, re, `${file} matches ${re}`);
+      // Outside src/client, only the wire module: not the server's errors, core or adapters.
+      for (const [, specifier] of text.matchAll(/from\s+['"](\.\.\/[^'"]+)['"]/g)) {
+        assert.equal(specifier, '../protocol.js', `${file} imports ${specifier}`);
+      }
     }
   });
 });

@@ -3,19 +3,10 @@
  */
 import type { AuthenticatedPayload } from '../../core/connection.js';
 import { AuthError } from '../../errors.js';
+import { FrameType } from '../../protocol.js';
 
-/** Frame types, as they appear on the wire. */
-export const FrameType = {
-  /** client → server: credentials (first message and refresh). */
-  Authenticate: 'authenticate',
-  /** server → client: the socket is authenticated (also after a refresh). */
-  Authenticated: 'authenticated',
-  /** server → client: the credential expires at `payload.expiresAt`. */
-  Expiring: 'expiring',
-  /** server → client: a refresh was refused; the current credential stays valid. */
-  RefreshFailed: 'refresh_failed',
-} as const;
-export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+/** Frame types, as they appear on the wire (defined in the wire module). */
+export { FrameType } from '../../protocol.js';
 
 /** A message as `ws` hands it over (depends on the socket's `binaryType`). */
 export type RawData = Buffer | ArrayBuffer | Buffer[];

@@ -2,8 +2,11 @@
  * Options of the `ws` adapter, their defaults, and the one place they are checked.
  */
 import type { WebSocketServer } from 'ws';
+import { DEFAULTS } from '../../core/defaults.js';
 import type { GuardOptions } from '../../core/options.js';
 import type { OriginCheckOptions } from '../../core/origin.js';
+import type { TransportOptions } from '../../core/transport-options.js';
+import { BEARER_PROTOCOL_PREFIX, isProtocolToken } from '../../protocol.js';
 
 /** How a `ws` socket authenticates. */
 export const WsMode = {
@@ -16,11 +19,11 @@ export const WsMode = {
 } as const;
 export type WsMode = (typeof WsMode)[keyof typeof WsMode];
 
-/** The `Sec-WebSocket-Protocol` entry prefix that carries a bearer token. Never echoed back. */
-export const BEARER_PROTOCOL_PREFIX = 'portcullis.bearer.';
+/** The `Sec-WebSocket-Protocol` entry prefix that carries a bearer token (defined in the wire module). Never echoed back. */
+export { BEARER_PROTOCOL_PREFIX } from '../../protocol.js';
 
 /** Options of {@link createWsGuard}: the guard's options plus the transport's. */
-export interface WsGuardOptions extends GuardOptions, Pick<OriginCheckOptions, 'allowNull' | 'requireOrigin'> {
+export interface WsGuardOptions extends GuardOptions, TransportOptions<WsMode> {
   /**
    * The `ws` server that performs upgrades. It must be created with `noServer: true`
    * and must not be attached to an HTTP server itself; its `maxPayload` and
@@ -93,8 +96,6 @@ export interface ResolvedWsOptions {
   readonly ticketParam: string;
 }
 
-const TOKEN_RE = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
-
 /** Applies defaults and checks the transport options (the guard checks its own). */
 export function resolveWsOptions(options: WsGuardOptions): ResolvedWsOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('portcullis: options must be an object');
@@ -103,19 +104,19 @@ export function resolveWsOptions(options: WsGuardOptions): ResolvedWsOptions {
     throw new TypeError("portcullis: path must start with '/' and contain no query");
   }
   if (subprotocol !== undefined) {
-    if (typeof subprotocol !== 'string' || !TOKEN_RE.test(subprotocol)) {
+    if (!isProtocolToken(subprotocol)) {
       throw new TypeError('portcullis: subprotocol must be a valid Sec-WebSocket-Protocol token');
     }
     if (subprotocol.startsWith(BEARER_PROTOCOL_PREFIX)) {
       throw new TypeError(`portcullis: subprotocol cannot start with ${BEARER_PROTOCOL_PREFIX}`);
     }
   }
-  const mode = options.mode ?? WsMode.Auto;
+  const mode = options.mode ?? DEFAULTS.ws.mode;
   if (!Object.values(WsMode).includes(mode)) throw new TypeError("portcullis: mode must be 'upgrade', 'message' or 'auto'");
   if (options.requireTls !== undefined && typeof options.requireTls !== 'boolean') {
     throw new TypeError('portcullis: requireTls must be a boolean');
   }
-  const maxPayload = options.maxPayload ?? 65536;
+  const maxPayload = options.maxPayload ?? DEFAULTS.ws.maxPayload;
   if (!Number.isInteger(maxPayload) || maxPayload < 1) throw new TypeError('portcullis: maxPayload must be a positive integer');
   if (wss !== undefined) {
     if (options.maxPayload !== undefined) throw new TypeError('portcullis: set maxPayload on the ws server you pass as wss');
@@ -126,11 +127,11 @@ export function resolveWsOptions(options: WsGuardOptions): ResolvedWsOptions {
     }
     if (wss.options?.noServer !== true) throw new TypeError('portcullis: wss must be created with noServer: true');
   }
-  const ticketParam = options.ticketParam ?? 'ticket';
+  const ticketParam = options.ticketParam ?? DEFAULTS.ws.ticketParam;
   if (typeof ticketParam !== 'string' || ticketParam === '') throw new TypeError('portcullis: ticketParam must be a non-empty string');
   return Object.freeze({
     path,
-    requireTls: options.requireTls ?? false,
+    requireTls: options.requireTls ?? DEFAULTS.transport.requireTls,
     subprotocol,
     mode,
     maxPayload,

@@ -6,11 +6,9 @@
 
 import type { IncomingMessage } from 'node:http';
 import { AuthError } from '../../errors.js';
-import { BEARER_PROTOCOL_PREFIX } from './options.js';
+import { BEARER_PROTOCOL_PREFIX, isProtocolToken } from '../../protocol.js';
 
 const KEY_RE = /^[+/0-9A-Za-z]{22}==$/;
-// An RFC 7230 token, as `ws` requires of every offered subprotocol.
-const PROTOCOL_RE = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 
 /** The path of a request URL (the part before `?`). */
 export function pathnameOf(url: string | undefined): string {
@@ -59,7 +57,7 @@ export function takeUpgradeCredentials(req: IncomingMessage, ticketParam: string
     const kept: string[] = [];
     for (const raw of header.split(',')) {
       const entry = raw.trim();
-      if (!PROTOCOL_RE.test(entry) || kept.includes(entry)) {
+      if (!isProtocolToken(entry) || kept.includes(entry)) {
         throw new AuthError('invalid_request', { detail: 'upgrade: invalid Sec-WebSocket-Protocol' });
       }
       if (!entry.startsWith(BEARER_PROTOCOL_PREFIX)) {
