@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { io as ioc, type Socket as ClientSocket } from 'socket.io-client';
+import { type Socket as ClientSocket, io as ioc } from 'socket.io-client';
 import { WebSocket } from 'ws';
 import { createSocketIoGuard, type SocketIoGuardOptions } from '../../src/adapters/socket.io.js';
 import type { WsGuardOptions } from '../../src/adapters/ws.js';
