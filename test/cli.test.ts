@@ -33,6 +33,13 @@ describe('portcullis CLI', () => {
     assert.equal(principal?.id, 'robot');
   });
 
+  it('advertises no demo command (the demo needs a repository checkout)', async () => {
+    const { stdout } = await cli(['--help']);
+    assert.doesNotMatch(stdout, /portcullis demo/);
+    assert.match(stdout, /npm run demo/);
+    await assert.rejects(cli(['demo']), (err: { code?: number }) => err.code === 2);
+  });
+
   it('refuses bad usage with exit code 2', async () => {
     await assert.rejects(cli(['nope']), (err: { code?: number }) => err.code === 2);
     await assert.rejects(
