@@ -97,6 +97,11 @@ export interface WebSocketClientEvents {
   close: (info: WebSocketCloseInfo) => void;
   /** A reconnection was scheduled. */
   reconnecting: (info: { attempt: number; delayMs: number; error: PortcullisClientError }) => void;
+  /**
+   * The client gave up (a do-not-retry refusal or close, `maxRetries`, credentials
+   * that cannot be had, or `reconnect: false`): it stays closed. Not emitted for {@link WebSocketClient.close}.
+   */
+  failed: (error: PortcullisClientError) => void;
 }
 
 /** Where the client stands. */
@@ -279,6 +284,7 @@ export function createWebSocketClient<C extends object>(options: WebSocketClient
       state = 'closed';
       failure = error;
       settle(error);
+      events.emit('failed', error);
       return;
     }
     if (needsNewCredentials(error.code)) provider.invalidate();

@@ -181,10 +181,30 @@ describe('client: HTTP refusals before the connection opens', () => {
     it('gives up on an Origin refusal with the exact code from the body', async () => {
       const fx = await guardedWs({});
       const c = client(fx.url('/'), 'http://evil.example');
+      const failed = new Promise<PortcullisClientError>((resolve) => c.on('failed', resolve));
       const outcome = await settled(c.ready());
+      assert.equal(await withDeadline(failed, 1000, 'failed'), outcome, "'failed' reports the same refusal");
       assert.ok(outcome instanceof PortcullisClientError, String(outcome));
       assert.equal(outcome.code, 'origin_not_allowed');
       assert.equal(outcome.status, 403);
+      assert.equal(c.state, 'closed');
+    });
+
+    it("emits 'failed' when the credentials cannot be had (a do-not-retry error from getCredentials)", async () => {
+      const fx = await guardedWs({});
+      const c = createWebSocketClient({
+        url: fx.url('/'),
+        WebSocket,
+        provider: createCredentialProvider({
+          getCredentials: () => {
+            throw new PortcullisClientError('revoked', { message: 'Your session has ended' });
+          },
+        }),
+      });
+      cleanups.push(() => c.close());
+      const error = await withDeadline(new Promise<PortcullisClientError>((resolve) => c.on('failed', resolve)), 5000, 'failed');
+      assert.equal(error.code, 'revoked');
+      assert.equal(error.message, 'Your session has ended');
       assert.equal(c.state, 'closed');
     });
 
