@@ -172,6 +172,7 @@ function adminHandlers(revoke: (user: string) => void) {
       ...rows.map((r) => {
         const tr = document.createElement('tr');
         tr.dataset.user = r.user;
+        tr.dataset.transport = r.transport;
         for (const text of [r.user, r.transport, r.id, time(r.expiresAt)]) {
           const td = document.createElement('td');
           td.textContent = text;
@@ -303,10 +304,11 @@ function connectOverWs(): Conn {
     if (refreshed) onRefreshed(info.expiresAt);
   });
   client.on('error', (err) => log(`${err.code}: ${err.message}${err.retryable ? ' (retrying)' : ''}`, 'err'));
-  client.on('close', ({ willReconnect, error }) => {
+  client.on('close', ({ willReconnect }) => {
     if (willReconnect) $('status').textContent = 'reconnecting';
-    else ended(error);
   });
+  // Gave up: a do-not-retry close (revoked), or no credentials to be had (session ended).
+  client.on('failed', (err) => ended(err));
   return {
     send: (text) => sendFrame('chat', { text }),
     revoke: (userId) => sendFrame('admin:revoke', { userId }),
