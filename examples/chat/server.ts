@@ -366,10 +366,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`portcullis demo chat: ${demo.url}`);
   console.log('');
   console.log('Open the URL in a browser and log in as one of the demo users (demo passwords):');
-  for (const u of DEMO_USERS)
-    console.log(
-      `  ${u.name.padEnd(6)} / ${u.password.padEnd(11)} ${u.role === 'admin' ? '(admin view: sockets, revoke, audit, chart)' : ''}`,
-    );
+  for (const u of DEMO_USERS) {
+    const note = u.role === 'admin' ? ' (admin view: sockets, revoke, audit, chart)' : '';
+    console.log(`  ${u.name.padEnd(6)} / ${u.password}${note}`);
+  }
   console.log('');
   console.log('Open a second browser window (or a private one) as another user to chat across transports.');
   console.log('Ctrl-C stops it; sessions do not survive a restart (a new signing key each start).');
