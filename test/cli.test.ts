@@ -40,6 +40,11 @@ describe('portcullis CLI', () => {
     await assert.rejects(cli(['demo']), (err: { code?: number }) => err.code === 2);
   });
 
+  it('exits quietly when its reader stops early (| head)', async () => {
+    const { stderr } = await run('bash', ['-c', `"${process.execPath}" --import tsx "${CLI}" codes | head -1`], { timeout: 20_000 });
+    assert.equal(stderr, '');
+  });
+
   it('refuses bad usage with exit code 2', async () => {
     await assert.rejects(cli(['nope']), (err: { code?: number }) => err.code === 2);
     await assert.rejects(
