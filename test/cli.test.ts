@@ -45,6 +45,18 @@ describe('portcullis CLI', () => {
     assert.equal(principal?.id, 'robot');
   });
 
+  it('advertises no demo command (the demo needs a repository checkout)', async () => {
+    const { stdout } = await cli(['--help']);
+    assert.doesNotMatch(stdout, /portcullis demo/);
+    assert.match(stdout, /npm run demo/);
+    await assert.rejects(cli(['demo']), (err: { code?: number }) => err.code === 2);
+  });
+
+  it('exits quietly when its reader stops early (| head)', async () => {
+    const { stderr } = await run('bash', ['-c', `"${process.execPath}" --import tsx "${CLI}" codes | head -1`], { timeout: 20_000 });
+    assert.equal(stderr, '');
+  });
+
   it('refuses bad usage with exit code 2', async () => {
     await assert.rejects(cli(['nope']), (err: { code?: number }) => err.code === 2);
     await assert.rejects(

@@ -1,42 +1,75 @@
 /**
- * The portcullis demo: a small chat, guarded by portcullis, on embedded defaults
- * (memory store, no Redis). Run it with `npm run demo`.
+ * The portcullis demo: a small chat, guarded by portcullis on both transports,
+ * on embedded defaults (memory store, no Redis). Run it with `npm run demo`.
  *
- * - `GET /`           the chat page (Socket.IO client, one-time ticket per connect)
- * - `POST /login`     `{ name }` → a short-lived JWT (demo only: any name logs in)
- * - `POST /ticket`    with `Authorization: Bearer <jwt>` → a one-time ticket (30 s)
- * - Socket.IO on `/`  handshake auth with `{ ticket }` or `{ token }`
- * - `ws` on `/ws`     `?ticket=…` at the upgrade, or an `authenticate` first message
+ * - `GET /`, `GET /app.js`  the page and its script (`app.ts` on `portcullis/client`, bundled by esbuild at start)
+ * - `POST /login`           `{ name, password }` (scrypt) → a signed, HttpOnly session cookie
+ * - `POST /logout`          clears the cookie and revokes the session's sockets
+ * - `GET /me`               who the cookie says I am
+ * - `POST /token`           cookie → a short-lived JWT `{ token, expiresAt }` (same origin only)
+ * - `POST /ticket`          `Authorization: Bearer <jwt>` → a one-time ticket (30 s) carrying the JWT's expiry
+ * - Socket.IO on `/`        handshake auth with `{ ticket }` (or `{ token }`)
+ * - `ws` on `/ws`           an `authenticate` first message with `{ token }` (or `?ticket=` at the upgrade)
+ *
+ * Chat messages are bridged both ways between the transports. Admins see the
+ * connected sockets, revoke users (on both transports), the live audit feed
+ * and a small chart of the guard's numbers.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify, SignJWT } from 'jose';
-import { Server } from 'socket.io';
+import { Server, type Socket } from 'socket.io';
+import type { WebSocket } from 'ws';
 import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
 import { createWsGuard } from '../../src/adapters/ws.js';
+import type { AuditEvent, ConnectionInfo, Principal } from '../../src/index.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import { firstOf } from '../../src/strategies/compose.js';
 import { createJwtStrategy } from '../../src/strategies/jwt.js';
 import { createTicketHandler, createTicketIssuer, createTicketStrategy } from '../../src/strategies/ticket.js';
+import { buildClient } from './bundle.js';
+import { createSessionCookies, createUserTable, DEMO_USERS, type Session } from './users.js';
 
 export interface DemoOptions {
   /** TCP port; 0 picks a free one. @default 3000 */
   port?: number;
   /** Interface to listen on. @default '127.0.0.1' */
   host?: string;
+  /**
+   * Key signing session cookies and JWTs. Keep it across a restart and logged-in
+   * pages reconnect with fresh credentials; a new one sends them back to login.
+   * @default 32 random bytes per start
+   */
+  secret?: Uint8Array;
+  /** Lifetime of the access JWT (and of the sockets it admits), in seconds. @default 120 */
+  tokenTtlSec?: number;
+}
+
+/** An entry of the admin's audit feed (credential-free, like every audit event). */
+export interface FeedEntry {
+  at: number;
+  type: AuditEvent['type'];
+  transport: string;
+  user?: string;
+  code?: string;
+  reason?: string;
 }
 
 export interface Demo {
   readonly url: string;
-  /** Mints a JWT for `name` (what `POST /login` does). */
-  login(name: string): Promise<string>;
+  /** The signing key (pass it to a restart to keep sessions valid). */
+  readonly secret: Uint8Array;
+  /** The recent audit feed, oldest first. */
+  feed(): readonly FeedEntry[];
   close(): Promise<void>;
 }
 
-const TOKEN_TTL_SEC = 15 * 60;
+const AUDIENCE = 'portcullis-demo';
 const NAME = /^[\w.-]{1,32}$/;
+const FEED_SIZE = 200;
+const SAMPLES = 60;
 
 async function readJson(req: IncomingMessage, limit = 1024): Promise<Record<string, unknown>> {
   let body = '';
@@ -48,56 +81,126 @@ async function readJson(req: IncomingMessage, limit = 1024): Promise<Record<stri
   return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers });
   res.end(JSON.stringify(body));
+}
+
+/** Browsers send `Origin` on POST: a request from another origin is refused (no CORS here). */
+function sameOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  return origin === undefined || origin === `http://${req.headers.host}`;
 }
 
 /** Starts the demo server. */
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
-  const secret = randomBytes(32); // a fresh signing key per run: nothing to configure
+  const secret = options.secret ?? randomBytes(32);
+  const ttlSec = options.tokenTtlSec ?? 120;
   const store = createMemoryStore();
-  const jwt = createJwtStrategy({ algorithms: ['HS256'], secret, audience: 'portcullis-demo' });
-  const tickets = createTicketIssuer({ store, ttlSec: 30 });
-  const strategies = firstOf(createTicketStrategy(), jwt);
+  const users = await createUserTable();
+  const cookies = createSessionCookies(secret);
+  const script = await buildClient();
+  const page = await readFile(new URL('./index.html', import.meta.url), 'utf8');
+  /** Sessions logged out, and per-user revocation times: the cookie alone no longer gets tokens. */
+  const loggedOut = new Set<string>();
+  const revokedAt = new Map<string, number>();
+  const validSession = (req: IncomingMessage): Session | undefined => {
+    const s = cookies.read(req.headers.cookie, Date.now());
+    if (s === undefined || loggedOut.has(s.sid) || s.iat <= (revokedAt.get(s.user) ?? Number.NEGATIVE_INFINITY)) return undefined;
+    return s;
+  };
 
-  const login = (name: string): Promise<string> =>
-    new SignJWT({})
+  // The JWT strategy's principal carries sub, sid, jti, iat and exp (so the guard warns before
+  // expiry and the client refreshes in band); the role is among its claims.
+  const jwt = createJwtStrategy({ algorithms: ['HS256'], secret, audience: AUDIENCE });
+  const tickets = createTicketIssuer({ store, ttlSec: 30 });
+  const signToken = (s: Session, role: string): Promise<string> =>
+    new SignJWT({ role, sid: s.sid })
       .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(name)
-      .setAudience('portcullis-demo')
+      .setSubject(s.user)
+      .setAudience(AUDIENCE)
       .setIssuedAt()
       .setJti(randomBytes(8).toString('hex'))
-      .setExpirationTime(`${TOKEN_TTL_SEC}s`)
+      .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSec)
       .sign(secret);
 
+  // A ticket is only as good as the JWT behind it: same user, session and expiry.
   const issueTicket = createTicketHandler(tickets, {
-    async getPrincipal(req) {
+    async getPrincipal(req): Promise<Principal | null> {
       const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-      if (token === undefined) return null;
+      if (token === undefined || !sameOrigin(req)) return null;
       try {
-        const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], audience: 'portcullis-demo' });
-        return typeof payload.sub === 'string' ? { id: payload.sub } : null;
+        const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], audience: AUDIENCE });
+        if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number' || typeof payload.sid !== 'string') return null;
+        if (loggedOut.has(payload.sid)) return null;
+        return { id: payload.sub, sessionId: payload.sid, expiresAt: payload.exp * 1000, claims: { role: payload.role } };
       } catch {
         return null;
       }
     },
   });
 
-  const page = await readFile(new URL('./index.html', import.meta.url), 'utf8');
+  // ---- the audit feed and the numbers behind the admin's chart ----
+  const feed: FeedEntry[] = [];
+  const samples: { t: number; connected: number; pending: number; accepted: number; rejected: number }[] = [];
+  let accepted = 0;
+  let rejected = 0;
+  let adminUpdate: (() => void) | undefined;
+  const onAudit = (e: AuditEvent): void => {
+    const entry: FeedEntry = {
+      at: e.at,
+      type: e.type,
+      transport: 'transport' in e ? e.transport : e.connection.transport,
+    };
+    if ('connection' in e && e.connection.principal !== undefined) entry.user = e.connection.principal.id;
+    if (e.type === 'rejected') entry.code = e.code;
+    if (e.type === 'closed') entry.reason = e.reason;
+    if (e.type === 'accepted' || e.type === 'refreshed') accepted++;
+    if (e.type === 'rejected') rejected++;
+    feed.push(entry);
+    if (feed.length > FEED_SIZE) feed.shift();
+    toAdmins('admin:audit', entry);
+    adminUpdate?.();
+  };
+
   const http = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && path === '/') {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    const route = `${req.method} ${path}`;
+    if (route === 'GET /') {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
       res.end(page);
-    } else if (req.method === 'POST' && path === '/login') {
+    } else if (route === 'GET /app.js') {
+      res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-store' });
+      res.end(script);
+    } else if (route === 'POST /login') {
+      if (!sameOrigin(req)) return json(res, 403, { message: 'cross-origin login refused' });
       readJson(req)
         .then(async (body) => {
-          const name = body.name;
-          if (typeof name !== 'string' || !NAME.test(name)) return json(res, 400, { message: 'name: 1-32 letters, digits, . _ -' });
-          return json(res, 200, { token: await login(name), expiresIn: TOKEN_TTL_SEC });
+          const name = typeof body.name === 'string' && NAME.test(body.name) ? body.name : '';
+          const user = await users.verify(name, typeof body.password === 'string' ? body.password : '');
+          if (user === undefined) return json(res, 401, { message: 'Wrong name or password' });
+          const { cookie } = cookies.issue(user.name, Date.now());
+          return json(res, 200, { user: user.name, role: user.role }, { 'Set-Cookie': cookie });
         })
         .catch(() => json(res, 400, { message: 'bad request' }));
+    } else if (route === 'POST /logout') {
+      const s = cookies.read(req.headers.cookie, Date.now());
+      if (s !== undefined) {
+        loggedOut.add(s.sid);
+        void revokeEverywhere({ sessionId: s.sid });
+      }
+      json(res, 200, { ok: true }, { 'Set-Cookie': cookies.clear });
+    } else if (route === 'GET /me') {
+      const s = validSession(req);
+      if (s === undefined) return json(res, 401, { message: 'not logged in' });
+      json(res, 200, { user: s.user, role: users.roleOf(s.user) });
+    } else if (route === 'POST /token') {
+      if (!sameOrigin(req)) return json(res, 403, { message: 'cross-origin request refused' });
+      const s = validSession(req);
+      if (s === undefined) return json(res, 401, { message: 'Your session has ended: log in again' });
+      void signToken(s, users.roleOf(s.user) ?? 'user').then((token) =>
+        json(res, 200, { token, expiresAt: (Math.floor(Date.now() / 1000) + ttlSec) * 1000 }),
+      );
     } else if (path === '/ticket') {
       issueTicket(req, res);
     } else if (path !== '/ws' && !path?.startsWith('/socket.io/')) {
@@ -105,30 +208,133 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     }
   });
 
-  // Socket.IO: credentials in the CONNECT packet.
+  // Warn 30 s before expiry, or halfway for short-lived tokens.
+  const expiringLeadMs = Math.min(30_000, (ttlSec * 1000) / 2);
+  const hooks = { onAudit };
+
+  // Socket.IO: a one-time ticket in the CONNECT packet (or the JWT itself).
   // `destroyUpgrade: false`: engine.io would otherwise cut off /ws upgrades still being verified after 1 s.
   const io = new Server(http, { destroyUpgrade: false });
-  const ioGuard = createSocketIoGuard(io, { strategies, store, mode: 'handshake' });
-  io.on('connection', (socket) => {
-    const user: string = socket.data.principal.id;
-    io.emit('chat', { from: 'portcullis', text: `${user} joined` });
-    socket.on('chat', (text: unknown) => {
-      if (typeof text === 'string' && text.length <= 500) io.emit('chat', { from: user, text });
+  const ioGuard = createSocketIoGuard(io, { strategies: firstOf(createTicketStrategy(), jwt), store, expiringLeadMs, hooks });
+  // ws: the JWT in the first `authenticate` frame (exact refusal codes in browsers), or a ticket at the upgrade.
+  const wsGuard = createWsGuard({ strategies: [createTicketStrategy(), jwt], store, path: '/ws', expiringLeadMs, hooks });
+  const detachWs = wsGuard.attach(http);
+
+  const adminSockets = new Set<WebSocket>();
+  function toAdmins(event: string, payload: unknown): void {
+    io.to('admins').emit(event, payload);
+    if (adminSockets.size > 0) wsGuard.hub.broadcast({ type: event, payload }, { room: 'admins' });
+  }
+  const chat = (from: string, text: unknown): void => {
+    if (typeof text !== 'string') return;
+    const clean = text.trim();
+    if (clean === '' || clean.length > 500) return; // empty messages are not chat
+    const message = { from, text: clean };
+    io.emit('chat', message);
+    wsGuard.hub.broadcast({ type: 'chat', payload: message });
+  };
+  const notice = (text: string): void => {
+    io.emit('chat', { from: 'portcullis', text });
+    wsGuard.hub.broadcast({ type: 'chat', payload: { from: 'portcullis', text } });
+  };
+  const revokeEverywhere = async (target: { userId?: string; sessionId?: string }): Promise<number> => {
+    if (target.userId !== undefined) revokedAt.set(target.userId, Date.now());
+    // Both guards share the store: each revocation reaches every guard (and node) subscribed to it.
+    const [a, b] = await Promise.all([ioGuard.revoke(target), wsGuard.revoke(target)]);
+    return a + b;
+  };
+  const isAdmin = (p: Principal | undefined): boolean => p?.claims?.role === 'admin';
+  const socketsSnapshot = () => {
+    const list: { id: string; transport: string; user: string; expiresAt: number | undefined }[] = [];
+    const add = (c: ConnectionInfo): void => {
+      if (c.state === 'authenticated' && c.principal !== undefined) {
+        list.push({ id: c.id, transport: c.transport, user: c.principal.id, expiresAt: c.principal.expiresAt });
+      }
+    };
+    for (const c of ioGuard.guard.connections()) add(c);
+    for (const c of wsGuard.guard.connections()) add(c);
+    return list;
+  };
+  const adminState = () => ({ sockets: socketsSnapshot(), samples, feed: feed.slice(-50) });
+  let scheduled = false;
+  adminUpdate = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      toAdmins('admin:sockets', socketsSnapshot());
     });
-    socket.on('disconnect', () => io.emit('chat', { from: 'portcullis', text: `${user} left` }));
+  };
+  const sampler = setInterval(() => {
+    const io_ = ioGuard.guard.stats;
+    const ws_ = wsGuard.guard.stats;
+    samples.push({
+      t: Date.now(),
+      connected: io_.authenticated + ws_.authenticated,
+      pending: io_.pending + ws_.pending,
+      accepted,
+      rejected,
+    });
+    if (samples.length > SAMPLES) samples.shift();
+    accepted = 0;
+    rejected = 0;
+    toAdmins('admin:samples', samples);
+  }, 1000);
+  sampler.unref();
+
+  const adminRevoke = (principal: Principal | undefined, userId: unknown, ack: (n: number | string) => void): void => {
+    if (!isAdmin(principal) || typeof userId !== 'string' || !NAME.test(userId)) {
+      ack('forbidden');
+      return;
+    }
+    void revokeEverywhere({ userId }).then((n) => {
+      notice(`${userId} was signed out by an administrator`);
+      ack(n);
+    });
+  };
+
+  io.on('connection', (socket: Socket) => {
+    const principal: Principal = socket.data.principal;
+    const user = principal.id;
+    socket.emit('session', { id: socket.id, user, role: principal.claims?.role, expiresAt: principal.expiresAt, transport: 'socket.io' });
+    if (isAdmin(principal)) {
+      void socket.join('admins');
+      socket.emit('admin:state', adminState());
+      socket.on('admin:revoke', (userId: unknown, ack: unknown) => {
+        adminRevoke(socket.data.principal, userId, typeof ack === 'function' ? (ack as (n: number | string) => void) : () => {});
+      });
+    }
+    notice(`${user} joined (Socket.IO)`);
+    socket.on('chat', (text: unknown) => chat(user, text));
+    socket.on('disconnect', () => notice(`${user} left`));
   });
 
-  // ws: the same strategies, on /ws.
-  const wsGuard = createWsGuard({ strategies, store, path: '/ws' });
-  const detachWs = wsGuard.attach(http);
-  wsGuard.on('connection', (ws, principal) => {
+  wsGuard.on('connection', (ws, principal, info) => {
+    const user = principal.id;
+    const send = (type: string, payload: unknown): void => ws.send(JSON.stringify({ type, payload }));
+    send('session', { id: info.id, user, role: principal.claims?.role, expiresAt: principal.expiresAt, transport: 'ws' });
+    if (isAdmin(principal)) {
+      adminSockets.add(ws);
+      wsGuard.hub.join(ws, 'admins');
+      send('admin:state', adminState());
+    }
+    notice(`${user} joined (ws)`);
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
-      const text = data.toString();
-      if (text.length <= 500) {
-        io.emit('chat', { from: principal.id, text });
-        wsGuard.hub.broadcast({ type: 'chat', payload: { from: principal.id, text } });
+      let frame: { type?: unknown; payload?: unknown };
+      try {
+        frame = JSON.parse(data.toString()) as { type?: unknown; payload?: unknown };
+      } catch {
+        return;
       }
+      const p = (frame.payload ?? {}) as { text?: unknown; userId?: unknown };
+      if (frame.type === 'chat') chat(user, p.text);
+      else if (frame.type === 'admin:revoke')
+        adminRevoke(principal, p.userId, (n) => send('admin:revoked', { userId: p.userId, result: n }));
+    });
+    ws.on('close', () => {
+      adminSockets.delete(ws);
+      notice(`${user} left`);
     });
   });
 
@@ -137,12 +343,18 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const host = address.includes(':') ? `[${address}]` : address;
   return {
     url: `http://${host}:${port}`,
-    login,
+    secret,
+    feed: () => [...feed],
     async close() {
+      clearInterval(sampler);
+      adminUpdate = undefined;
       detachWs();
       await wsGuard.close();
       await ioGuard.close();
-      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        io.close(() => resolve());
+        http.closeAllConnections();
+      });
       await store.close();
     },
   };
@@ -151,21 +363,16 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const port = Number(process.env.PORT ?? 3000);
   const demo = await startDemo({ port, host: process.env.HOST ?? '127.0.0.1' });
-  const token = await demo.login('alice');
   console.log(`portcullis demo chat: ${demo.url}`);
   console.log('');
-  console.log('Open the URL in a browser, pick a name, chat. From a shell:');
-  console.log(`  curl -s -X POST ${demo.url}/login -H 'content-type: application/json' -d '{"name":"bob"}'   # a JWT`);
-  console.log(`  curl -s -X POST ${demo.url}/ticket -H "authorization: Bearer $TOKEN"                     # a one-time ticket`);
+  console.log('Open the URL in a browser and log in as one of the demo users (demo passwords):');
+  for (const u of DEMO_USERS) {
+    const note = u.role === 'admin' ? ' (admin view: sockets, revoke, audit, chart)' : '';
+    console.log(`  ${u.name.padEnd(6)} / ${u.password}${note}`);
+  }
   console.log('');
-  console.log(`A valid credential for "alice" (JWT, ${TOKEN_TTL_SEC / 60} min):`);
-  console.log(`  ${token}`);
-  console.log('');
-  console.log('Connect with it:');
-  console.log(`  Socket.IO: io('${demo.url}', { auth: { token: '<jwt>' } })`);
-  console.log(
-    `  ws:        new WebSocket('${demo.url.replace('http', 'ws')}/ws') then send {"type":"authenticate","payload":{"token":"<jwt>"}}`,
-  );
+  console.log('Open a second browser window (or a private one) as another user to chat across transports.');
+  console.log('Ctrl-C stops it; sessions do not survive a restart (a new signing key each start).');
   const stop = (): void => {
     void demo.close().then(() => process.exit(0));
   };

@@ -5,10 +5,11 @@
  *   portcullis codes [--json]                the error-code table of the wire protocol (src/protocol.ts)
  *   portcullis sign-hmac --key-id K --secret-env VAR [--namespace /] [--field sub=alice ...]
  *                                            a signed handshake for the `hmac` strategy, as JSON
- *   portcullis demo [--port 3000]            the example chat (from a repository checkout)
+ *
+ * The demo chat is not a CLI command: it needs the repository's example app and
+ * its dev dependencies (socket.io, ws, esbuild). Clone the repository and run
+ * `npm ci && npm run demo`.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { signHandshake } from '../client/hmac-signer.js';
 import { CODE_HEADER, ERROR_CODES, PROTOCOL_VERSION } from '../protocol.js';
@@ -16,7 +17,8 @@ import { CODE_HEADER, ERROR_CODES, PROTOCOL_VERSION } from '../protocol.js';
 const USAGE = `usage:
   portcullis codes [--json]
   portcullis sign-hmac --key-id <id> --secret-env <VAR> [--namespace /] [--field key=value ...]
-  portcullis demo [--port 3000] [--host 127.0.0.1]
+
+The demo chat lives in the repository: git clone it, then \`npm ci && npm run demo\`.
 `;
 
 function out(text: string): void {
@@ -82,26 +84,6 @@ async function signHmac(args: string[]): Promise<number> {
   return 0;
 }
 
-async function demo(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { port: { type: 'string', default: '3000' }, host: { type: 'string', default: '127.0.0.1' } },
-  });
-  const candidates = ['../../examples/chat/server.ts', '../../examples/chat/server.js'].map((p) =>
-    fileURLToPath(new URL(p, import.meta.url)),
-  );
-  const found = candidates.find((p) => existsSync(p));
-  if (found === undefined) {
-    process.stderr.write('the demo ships with the repository: clone it, then `npm ci && npm run demo`\n');
-    return 1;
-  }
-  process.env.PORT = values.port;
-  process.env.HOST = values.host;
-  process.argv[1] = found;
-  await import(pathToFileURL(found).href);
-  return 0;
-}
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -109,8 +91,6 @@ async function main(argv: string[]): Promise<number> {
       return codes(rest);
     case 'sign-hmac':
       return signHmac(rest);
-    case 'demo':
-      return demo(rest);
     case undefined:
     case '-h':
     case '--help':
@@ -121,6 +101,12 @@ async function main(argv: string[]): Promise<number> {
       return 2;
   }
 }
+
+// `portcullis codes | head`: a reader that stops early is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -99,7 +99,8 @@ export async function signHandshake(options: SignHandshakeOptions): Promise<Hmac
   const secret = typeof options.secret === 'string' ? encoder.encode(options.secret) : options.secret;
   if (!(secret instanceof Uint8Array) || secret.byteLength === 0)
     throw new TypeError('hmac: secret must be a non-empty string or Uint8Array');
-  const key = await subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  // A copy on a plain ArrayBuffer: what WebCrypto's `BufferSource` accepts under the DOM typings too.
+  const key = await subtle.importKey('raw', new Uint8Array(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   const mac = new Uint8Array(await subtle.sign('HMAC', key, encoder.encode(canonical)));
   const credentials: HmacCredentials = { keyId: options.keyId, timestamp, nonce, signature: toBase64Url(mac) };
   if (fields !== undefined) credentials.fields = fields;

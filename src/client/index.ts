@@ -35,6 +35,8 @@ export {
 } from './errors.js';
 export type { HmacCredentials, SignHandshakeOptions } from './hmac-signer.js';
 export { signHandshake } from './hmac-signer.js';
+export type { HttpRefusalResponse } from './http-refusal.js';
+export { CODE_HEADER, fromHttpResponse, fromTransportError, parseRetryAfter } from './http-refusal.js';
 export type { Backoff, BackoffOptions, Scheduler, SchedulerHandle } from './runtime.js';
 export { createBackoff, systemScheduler } from './runtime.js';
 export type {

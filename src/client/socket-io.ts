@@ -16,6 +16,7 @@ import type { AuthenticatedPayload } from '../protocol.js';
 import { SocketIoEvent } from '../protocol.js';
 import type { CredentialProvider } from './credential-provider.js';
 import { fromConnectError, fromRefusal, needsNewCredentials, PortcullisClientError, toClientError } from './errors.js';
+import { fromTransportError } from './http-refusal.js';
 import type { BackoffOptions, Scheduler, SchedulerHandle } from './runtime.js';
 import { createBackoff, createListeners, systemScheduler } from './runtime.js';
 
@@ -298,11 +299,18 @@ export function guardSocketIo<S extends SocketIoClientSocket, C extends object>(
   });
 
   listen('connect_error', (err: unknown) => {
-    const error = fromConnectError(err);
+    let error = fromConnectError(err);
+    // A transport failure may be an HTTP refusal written before the Engine.IO
+    // handshake (Origin, TLS, handshake rate, pending budget): read it when the runtime lets us.
+    const httpRefusal = error.code === 'connection_lost' ? fromTransportError(err) : undefined;
+    if (httpRefusal !== undefined) error = httpRefusal;
     events.emit('error', error);
-    // A transport failure: socket.io-client retries by itself when reconnection is on.
+    // A plain transport failure: socket.io-client retries by itself when reconnection is on.
     if (error.code === 'connection_lost') return;
-    // A refusal: socket.io-client has dropped the socket and will not retry it.
+    // socket.io-client would retry an HTTP refusal by itself, at its own pace: stop it.
+    if (httpRefusal !== undefined) drop();
+    // A refusal: give up, or stop socket.io-client's own reconnection (drop) and retry
+    // after our backoff, at least as long as the server's Retry-After asks.
     retryOrGiveUp(error, true);
   });
 

@@ -13,6 +13,7 @@ import type { AuthenticatedPayload } from '../protocol.js';
 import { BEARER_PROTOCOL_PREFIX, FrameType, isProtocolToken } from '../protocol.js';
 import type { CredentialProvider } from './credential-provider.js';
 import { fromClose, fromHttpStatus, fromRefusal, needsNewCredentials, PortcullisClientError, toClientError } from './errors.js';
+import { fromHttpResponse } from './http-refusal.js';
 import type { BackoffOptions, Scheduler, SchedulerHandle } from './runtime.js';
 import { createBackoff, createListeners, systemScheduler } from './runtime.js';
 
@@ -94,6 +95,11 @@ export interface WebSocketClientEvents {
   close: (info: WebSocketCloseInfo) => void;
   /** A reconnection was scheduled. */
   reconnecting: (info: { attempt: number; delayMs: number; error: PortcullisClientError }) => void;
+  /**
+   * The client gave up (a do-not-retry refusal or close, `maxRetries`, credentials
+   * that cannot be had, or `reconnect: false`): it stays closed. Not emitted for {@link WebSocketClient.close}.
+   */
+  failed: (error: PortcullisClientError) => void;
 }
 
 /** Where the client stands. */
@@ -143,6 +149,54 @@ function statusOf(event: unknown): number | undefined {
   const text = typeof e?.message === 'string' ? e.message : typeof e?.error?.message === 'string' ? e.error.message : '';
   const match = STATUS_RE.exec(text);
   return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
+/** The parts of a `ws` response the client reads (Node's `IncomingMessage`). */
+interface ResponseLike {
+  readonly statusCode?: number;
+  readonly headers?: Record<string, string | string[] | undefined>;
+  on(event: 'data', listener: (chunk: unknown) => void): unknown;
+  on(event: 'end' | 'close' | 'error', listener: () => void): unknown;
+}
+
+const MAX_REFUSAL_BODY = 4096;
+
+/**
+ * With the `ws` package (Node), reads a refused upgrade's status, headers and
+ * JSON body (`unexpected-response`) before ending the attempt, so the refusal's
+ * code and `Retry-After` are known. A browser `WebSocket` has no such event: its
+ * refused upgrades are indistinguishable from a lost connection (close 1006).
+ */
+function readRefusedUpgrade(ws: WebSocketLike, found: (error: PortcullisClientError) => void): void {
+  const target = ws as unknown as { on?: unknown; terminate?: unknown };
+  if (typeof target.on !== 'function' || typeof target.terminate !== 'function') return;
+  const end = (): void => (target.terminate as () => void).call(ws);
+  (target.on as (event: string, listener: (req: unknown, res: ResponseLike) => void) => void).call(
+    ws,
+    'unexpected-response',
+    (_req, res) => {
+      const status = typeof res.statusCode === 'number' ? res.statusCode : 0;
+      const header = (name: string): string | undefined => {
+        const value = res.headers?.[name];
+        return Array.isArray(value) ? value[0] : value;
+      };
+      let body = '';
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        found(fromHttpResponse({ status, body, header }) ?? fromHttpStatus(status));
+        end();
+      };
+      res.on('data', (chunk) => {
+        body += String(chunk);
+        if (body.length > MAX_REFUSAL_BODY) finish();
+      });
+      res.on('end', finish);
+      res.on('close', finish);
+      res.on('error', finish);
+    },
+  );
 }
 
 /** Creates and connects a client. Throws `TypeError` on invalid options. */
@@ -226,6 +280,7 @@ export function createWebSocketClient<C extends object>(options: WebSocketClient
       state = 'closed';
       failure = error;
       settle(error);
+      events.emit('failed', error);
       return;
     }
     if (needsNewCredentials(error.code)) provider.invalidate();
@@ -309,6 +364,9 @@ export function createWebSocketClient<C extends object>(options: WebSocketClient
     }
     socket = ws;
     let upgradeError: PortcullisClientError | undefined;
+    readRefusedUpgrade(ws, (error) => {
+      upgradeError = error;
+    });
     ws.onopen = (() => {
       if (socket !== ws || isClosed()) return;
       state = 'authenticating';
