@@ -69,14 +69,15 @@ export interface CredSpec {
   readonly hookThrows: boolean;
 }
 
+/** Mostly credentials that get in (so later steps have sockets to act on), the others often enough. */
 const credSpec: fc.Arbitrary<CredSpec> = fc.record({
-  kind: fc.constantFrom<CredKind>('ok', 'ok', 'ok', 'bad', 'throw'),
+  kind: fc.constantFrom<CredKind>('ok', 'ok', 'ok', 'ok', 'ok', 'bad', 'throw'),
   user: fc.nat(2),
   session: fc.nat(2),
   token: fc.nat(5),
-  ttlMs: fc.constantFrom(-1_000, 4_000, 30_000, 600_000),
-  slow: fc.boolean(),
-  hookThrows: fc.constantFrom(false, false, false, true),
+  ttlMs: fc.constantFrom(-1_000, 4_000, 30_000, 30_000, 600_000, 600_000),
+  slow: fc.constantFrom(false, false, false, true),
+  hookThrows: fc.constantFrom(false, false, false, false, false, false, false, true),
 });
 
 function toCred(spec: CredSpec, model: Model): Cred {
@@ -364,7 +365,7 @@ class Revoke implements Cmd {
     const hit = model.clients.filter((c) => {
       const cred = c.accepted;
       if (c.state !== 'authenticated' || cred === undefined || !('kind' in cred)) return false;
-      return revokedBefore({ ...model, revoked: [{ target, at: 0 }] }, cred, real.world.clock.now());
+      return revokedBefore({ ...model, revoked: [{ target, at: real.world.clock.now() }] }, cred, real.world.clock.now());
     });
     for (const c of hit) await c.until(() => c.state === 'closed', SETTLE_MS, `revocation of ${this.#described} to close it`);
   }
@@ -534,10 +535,16 @@ export interface CommandOptions {
 export function commands(options: CommandOptions): fc.Arbitrary<Iterable<Cmd>> {
   const node = fc.nat(1);
   const transport = fc.constantFrom<Transport>('socket.io', 'ws');
+  const connect = fc
+    .tuple(node, transport, fc.constantFrom<Mode>('handshake', 'message'), credSpec, ip)
+    .map(([n, t, m, c, a]) => new Connect(n, t, m, c, a));
+  const advance = fc.constantFrom(1_000, 3_000, 6_000, 40_000).map((ms) => new Advance(ms));
+  // Connects and clock moves appear more than once: weights, so most runs have sockets that live long enough to expire.
   const list: fc.Arbitrary<Cmd>[] = [
-    fc
-      .tuple(node, transport, fc.constantFrom<Mode>('handshake', 'message'), credSpec, ip)
-      .map(([n, t, m, c, a]) => new Connect(n, t, m, c, a)),
+    connect,
+    connect,
+    connect,
+    advance,
     fc.tuple(node, transport, ip).map(([n, t, a]) => new ConnectPending(n, t, a)),
     fc.tuple(fc.nat(11), credSpec).map(([p, c]) => new Authenticate(p, c)),
     fc.nat(5).map((p) => new Release(p)),
@@ -546,7 +553,7 @@ export function commands(options: CommandOptions): fc.Arbitrary<Iterable<Cmd>> {
     fc
       .tuple(node, fc.constantFrom<'userId' | 'sessionId' | 'tokenId'>('userId', 'sessionId', 'tokenId'), fc.nat(11))
       .map(([n, by, p]) => new Revoke(n, by, p)),
-    fc.constantFrom(1_000, 3_000, 6_000, 40_000).map((ms) => new Advance(ms)),
+    advance,
     fc.nat(11).map((p) => new Disconnect(p)),
     fc.tuple(fc.nat(2), fc.tuple(transport, transport)).map(([u, ts]) => new TicketRace(u, ts)),
     fc.tuple(node, transport, ip, fc.integer({ min: 6, max: 16 })).map(([n, t, a, k]) => new Burst(n, t, a, k)),
