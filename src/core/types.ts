@@ -137,8 +137,9 @@ export interface Store {
   reserve(key: string, max: number, ttlMs: number): Promise<number>;
   /**
    * Gives back one slot of the counter `key` (a reservation that turned out not
-   * to count): decrements it when it exists and is above 0, keeping its TTL;
-   * never creates it, never goes below 0.
+   * to count): decrements it, keeping its TTL; deletes it instead when it would
+   * reach 0 (an empty counter holds nothing a new window would lose). Never
+   * creates it, never goes below 0.
    */
   release(key: string): Promise<void>;
   /** Resolves true when any of `keys` exists. */

@@ -127,7 +127,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       const entry = live(key);
       if (entry === undefined) return;
       const n = Number(entry.value);
-      if (n > 0) entry.value = String(n - 1);
+      // Back at 0 the counter holds nothing a new window would lose: drop it (one key less per address).
+      if (n > 1) entry.value = String(n - 1);
+      else data.delete(key);
     },
   };
 

@@ -81,9 +81,12 @@ const RESERVE = script(
   "local n = tonumber(redis.call('GET', KEYS[1]) or '0')\nif n >= tonumber(ARGV[1]) then return 0 end\nn = redis.call('INCR', KEYS[1])\nif n == 1 or redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\nreturn n",
 );
 
-/** Release: DECR (which keeps the TTL) when the counter exists and is above 0; never creates it. */
+/**
+ * Release: DECR (which keeps the TTL) when the counter is above 1; DEL when that
+ * would leave 0 (nothing a new window would lose); never creates it.
+ */
 const RELEASE = script(
-  "local n = tonumber(redis.call('GET', KEYS[1]) or '0')\nif n > 0 then return redis.call('DECR', KEYS[1]) end\nreturn 0",
+  "local n = tonumber(redis.call('GET', KEYS[1]) or '0')\nif n > 1 then return redis.call('DECR', KEYS[1]) end\nredis.call('DEL', KEYS[1])\nreturn 0",
 );
 
 const DEFAULT_PREFIX = 'portcullis:';
