@@ -14,14 +14,12 @@
  * Which identity counts is declared (see `identity.ts`), and how it locks out is
  * the operator's choice (`lockout`): see SECURITY.md, "Attempt limits".
  */
-import { createHash } from 'node:crypto';
-import { AuthError, isAuthError } from '../errors.js';
+import type { AuthError } from '../errors.js';
+import { createAttemptLimiter, rateLimited } from './attempts.js';
 import type { IdentityFunction } from './identity.js';
 import { identityReader, normalizeIdentity, strategiesIdentity } from './identity.js';
 import { ipKey } from './ip.js';
-import { describeError } from './logger.js';
-import { isThenable } from './thenable.js';
-import type { Credentials, Logger, Store, Strategy, SyncStore } from './types.js';
+import type { Credentials, Logger, Store, Strategy } from './types.js';
 
 /** A fixed window: at most `max` events per `windowMs`. */
 export interface RateWindow {
@@ -41,7 +39,7 @@ export interface RateWindow {
 export type LockoutMode = 'identity+address' | 'identity';
 
 /** The identity-wide slow-down of the `'identity+address'` lockout. */
-export interface BackoffOptions {
+export interface IdentityBackoff {
   /**
    * Failed attempts against one identity, from addresses it has not authenticated
    * from lately, before the slow-down starts (per `failuresPerPrincipal.windowMs`).
@@ -73,7 +71,7 @@ export interface RateLimitOptions {
    * guess spread over many addresses. `false` leaves only the per-address limits.
    * @default { after: 20, baseMs: 1000, maxMs: 60000 }
    */
-  identityBackoff?: BackoffOptions | false;
+  identityBackoff?: IdentityBackoff | false;
   /**
    * With `lockout: 'identity+address'`: how long, in ms, an address an identity
    * authenticated from stays exempt from that identity's slow-down. `false`: no exemption.
@@ -91,13 +89,6 @@ export interface RateLimitOptions {
   principalHint?: (credentials: Credentials) => string | undefined;
 }
 
-/** The slots one attempt holds until its verdict. */
-interface Held {
-  readonly keys: string[];
-  /** Remembered on success: this address authenticated this identity. */
-  readonly known: string | undefined;
-}
-
 /**
  * The checks answer at once (returning a value, or throwing) when the store has
  * a synchronous view, and return a promise otherwise.
@@ -106,22 +97,14 @@ export interface RateLimiter {
   /** Counts a new connection from `ip`; throws (or rejects with) `rate_limited` over the limit. */
   handshake(ip: string): Promise<void> | undefined;
   /**
-   * Runs `verify` under the failure limits: reserves the attempt first (throwing,
-   * or rejecting with, `rate_limited` over a limit: `verify` is then not called),
-   * then settles the reservation with the verdict: kept when `verify` refused
-   * with a code that {@link countsAsFailure}, given back otherwise. Answers at once
-   * when the store and `verify` do.
+   * Runs `verify` under the failure limits (see `attempts.ts`): over a limit it
+   * throws (or rejects with) `rate_limited` and `verify` is not called; otherwise
+   * the attempt holds a slot of each counter until its verdict, kept when `verify`
+   * refused with a code that counts as a failure, given back otherwise. Answers at
+   * once when the store and `verify` do.
    */
   attempt<T>(ip: string, credentials: Credentials, verify: () => T | Promise<T>): T | Promise<T>;
   readonly enabled: boolean;
-}
-
-/** Codes that count as a failed authentication (guessing), as opposed to a missing or stale credential. */
-const FAILURE_CODES = new Set(['invalid_credentials', 'invalid_request', 'csrf_failed', 'revoked']);
-
-/** True when refusing with `code` should count against the failure limits. */
-export function countsAsFailure(code: string): boolean {
-  return FAILURE_CODES.has(code);
 }
 
 function window(name: string, value: RateWindow | false | undefined, fallback: RateWindow): RateWindow | undefined {
@@ -133,7 +116,7 @@ function window(name: string, value: RateWindow | false | undefined, fallback: R
   return { max: w.max, windowMs: w.windowMs };
 }
 
-function backoffOf(value: BackoffOptions | false | undefined): BackoffOptions | undefined {
+function backoffOf(value: IdentityBackoff | false | undefined): IdentityBackoff | undefined {
   if (value === false) return undefined;
   const b = value ?? { after: 20, baseMs: 1_000, maxMs: 60_000 };
   const ok = (n: unknown): boolean => Number.isInteger(n) && (n as number) >= 1;
@@ -142,14 +125,6 @@ function backoffOf(value: BackoffOptions | false | undefined): BackoffOptions | 
   }
   return { after: b.after, baseMs: b.baseMs, maxMs: b.maxMs };
 }
-
-/** A bounded, opaque key part for an identity: user names may be long, or secrets typed in the wrong field. */
-function identityKey(identity: string): string {
-  return createHash('sha256').update(identity, 'utf8').digest('base64url').slice(0, 22);
-}
-
-const refuse = (detail: string, retryAfterMs: number): AuthError =>
-  new AuthError('rate_limited', { detail, retryAfter: Math.max(1, Math.ceil(retryAfterMs / 1000)) });
 
 /** Creates the limiter of a guard (`false` disables every rate limit). */
 export function createRateLimiter(
@@ -183,160 +158,19 @@ export function createRateLimiter(
         ? identityReader(declared, 'rateLimits.identity')
         : strategiesIdentity(strategies);
 
-  const warn = (err: unknown): void => logger?.warn(describeError(err), 'portcullis: could not give back an attempt slot');
-
-  /** The keys of an attempt by `identity` from `ip`, and what to ask the store, in order. */
-  const plan = (ip: string, identity: string | undefined) => {
-    const address = ipKey(ip);
-    const id = identity === undefined ? undefined : identityKey(identity);
-    return { address, id };
-  };
-
-  /** Reserves through the synchronous view: throws `rate_limited` (or a store error), releasing what it took. */
-  const reserveSync = (view: SyncStore, ip: string, identity: string | undefined): Held => {
-    const keys: string[] = [];
-    try {
-      return takeSync(view, ip, identity, keys);
-    } catch (err) {
-      for (const k of keys) view.release(k);
-      throw err;
-    }
-  };
-  const takeSync = (view: SyncStore, ip: string, identity: string | undefined, keys: string[]): Held => {
-    const { address, id } = plan(ip, identity);
-    const fail = (error: AuthError): never => {
-      throw error;
-    };
-    if (failIp !== undefined) {
-      const k = `rl:fail:ip:${address}`;
-      if (view.reserve(k, failIp.max, failIp.windowMs) === 0) fail(refuse('failed attempts per IP', failIp.windowMs));
-      keys.push(k);
-    }
-    if (id === undefined || failPrincipal === undefined) return { keys, known: undefined };
-    if (mode === 'identity') {
-      const k = `rl:fail:id:${id}`;
-      if (view.reserve(k, failPrincipal.max, failPrincipal.windowMs) === 0)
-        fail(refuse('failed attempts per identity', failPrincipal.windowMs));
-      keys.push(k);
-      return { keys, known: undefined };
-    }
-    const pair = `rl:fail:pair:${id}:${address}`;
-    if (view.reserve(pair, failPrincipal.max, failPrincipal.windowMs) === 0) {
-      fail(refuse('failed attempts per identity and address', failPrincipal.windowMs));
-    }
-    keys.push(pair);
-    if (backoff === undefined) return { keys, known: undefined };
-    const known = knownMs === false ? undefined : `rl:known:${id}:${address}`;
-    if (known !== undefined && view.get(known) !== undefined) return { keys, known };
-    const wide = `rl:fail:id:${id}`;
-    if (view.reserve(wide, backoff.after, failPrincipal.windowMs) > 0) {
-      keys.push(wide);
-      return { keys, known };
-    }
-    const wait = delay(Number(view.get(`rl:bo:${id}`) ?? 0));
-    if (!view.setIfAbsent(`rl:gate:${id}`, '1', wait)) fail(refuse('identity slowed down', wait));
-    view.increment(`rl:bo:${id}`, failPrincipal.windowMs);
-    return { keys, known };
-  };
-
-  /** The same steps through the promise API (a networked store). */
-  const reserveAsync = async (ip: string, identity: string | undefined): Promise<Held> => {
-    const { address, id } = plan(ip, identity);
-    const keys: string[] = [];
-    const fail = async (error: AuthError): Promise<never> => {
-      await Promise.all(keys.map((k) => store.release(k).catch(warn)));
-      throw error;
-    };
-    if (failIp !== undefined) {
-      const k = `rl:fail:ip:${address}`;
-      if ((await store.reserve(k, failIp.max, failIp.windowMs)) === 0) await fail(refuse('failed attempts per IP', failIp.windowMs));
-      keys.push(k);
-    }
-    if (id === undefined || failPrincipal === undefined) return { keys, known: undefined };
-    try {
-      if (mode === 'identity') {
-        const k = `rl:fail:id:${id}`;
-        if ((await store.reserve(k, failPrincipal.max, failPrincipal.windowMs)) === 0) {
-          return await fail(refuse('failed attempts per identity', failPrincipal.windowMs));
-        }
-        keys.push(k);
-        return { keys, known: undefined };
-      }
-      const pair = `rl:fail:pair:${id}:${address}`;
-      if ((await store.reserve(pair, failPrincipal.max, failPrincipal.windowMs)) === 0) {
-        return await fail(refuse('failed attempts per identity and address', failPrincipal.windowMs));
-      }
-      keys.push(pair);
-      if (backoff === undefined) return { keys, known: undefined };
-      const known = knownMs === false ? undefined : `rl:known:${id}:${address}`;
-      if (known !== undefined && (await store.get(known)) !== undefined) return { keys, known };
-      const wide = `rl:fail:id:${id}`;
-      if ((await store.reserve(wide, backoff.after, failPrincipal.windowMs)) > 0) {
-        keys.push(wide);
-        return { keys, known };
-      }
-      const wait = delay(Number((await store.get(`rl:bo:${id}`)) ?? 0));
-      if (!(await store.setIfAbsent(`rl:gate:${id}`, '1', wait))) return await fail(refuse('identity slowed down', wait));
-      await store.increment(`rl:bo:${id}`, failPrincipal.windowMs);
-      return { keys, known };
-    } catch (err) {
-      // A store error after the first slot: give back what was taken, then refuse.
-      if (isAuthError(err) && err.code === 'rate_limited') throw err;
-      return fail(isAuthError(err) ? err : new AuthError('unavailable', { cause: err, detail: 'attempt limits: store failed' }));
-    }
-  };
-
-  /** The wait before the next attempt let through the identity-wide slow-down, after `passed` were. */
-  const delay = (passed: number): number => {
-    if (backoff === undefined) return 1;
-    const steps = Number.isFinite(passed) && passed > 0 ? Math.min(passed, 30) : 0;
-    return Math.min(backoff.baseMs * 2 ** steps, backoff.maxMs);
-  };
-
-  /** Settles the slots of an attempt: kept for a failure, given back otherwise; a success remembers the address. */
-  const settle = (held: Held, error: unknown, ok: boolean): void => {
-    if (!ok && isAuthError(error) && countsAsFailure(error.code)) return;
-    const view = store.sync;
-    if (view !== undefined) {
-      for (const k of held.keys) view.release(k);
-    } else {
-      for (const k of held.keys) store.release(k).catch(warn);
-    }
-    if (ok && held.known !== undefined && knownMs !== false) store.set(held.known, '1', knownMs).catch(warn);
-  };
-
-  const run = <T>(held: Held, verify: () => T | Promise<T>): T | Promise<T> => {
-    let result: T | Promise<T>;
-    try {
-      result = verify();
-    } catch (err) {
-      settle(held, err, false);
-      throw err;
-    }
-    if (!isThenable(result)) {
-      settle(held, undefined, true);
-      return result;
-    }
-    return Promise.resolve(result).then(
-      (value) => {
-        settle(held, undefined, true);
-        return value;
-      },
-      (err: unknown) => {
-        settle(held, err, false);
-        throw err;
-      },
-    );
-  };
-
   const countsFailures = failIp !== undefined || identityOf !== undefined;
+  const attempts = createAttemptLimiter(
+    store,
+    { perIp: failIp, perIdentity: failPrincipal, mode, backoff, knownMs: backoff === undefined ? false : knownMs },
+    logger,
+  );
 
   return {
     enabled: handshakes !== undefined || countsFailures,
     handshake(ip) {
       if (handshakes === undefined) return undefined;
       const key = `rl:hs:${ipKey(ip)}`;
-      const over = (): AuthError => refuse('handshakes per IP', handshakes.windowMs);
+      const over = (): AuthError => rateLimited('handshakes per IP', handshakes.windowMs);
       const sync = store.sync;
       if (sync !== undefined) {
         if (sync.increment(key, handshakes.windowMs) > handshakes.max) throw over();
@@ -349,9 +183,7 @@ export function createRateLimiter(
     attempt(ip, credentials, verify) {
       if (!countsFailures) return verify();
       const identity = identityOf === undefined ? undefined : normalizeIdentity(identityOf(credentials), false);
-      const view = store.sync;
-      if (view !== undefined) return run(reserveSync(view, ip, identity), verify);
-      return reserveAsync(ip, identity).then((held) => run(held, verify));
+      return attempts.attempt(ip, identity, verify);
     },
   };
 }

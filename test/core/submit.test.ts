@@ -89,6 +89,19 @@ describe('verdicts given at once', () => {
     assert.deepEqual(sent.closed, []);
   });
 
+  it('takes no attempt slot for a verdict given at once: nothing is written for a success', async () => {
+    const store = createMemoryStore();
+    const tokens = createCustomStrategy((c) => (c.token === 'good' ? { id: 'svc' } : c.token === undefined ? null : false));
+    const { conn } = open({ strategies: [tokens], store });
+    assert.equal(conn.submitNow({ token: 'good' }, context), 'done');
+    assert.equal(conn.authenticated, true);
+    assert.equal(store.size, 0, 'no counter for an attempt that passed at once');
+    const refused = open({ strategies: [tokens], store });
+    assert.equal(refused.conn.submitNow({ token: 'bad' }, context), 'done');
+    assert.equal(store.size, 1, 'one failure counter, for the address only (no identity declared)');
+    await store.close();
+  });
+
   it('refuses a principal revoked in the store at once', async () => {
     const { guard, conn, sent } = open();
     await guard.revoke({ userId: 'alice' });
