@@ -15,6 +15,8 @@ import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
 import { createWsGuard } from '../../src/adapters/ws.js';
 import { signHandshake } from '../../src/client/hmac-signer.js';
 import { createManualClock } from '../../src/core/clock.js';
+import { createGuard } from '../../src/core/guard.js';
+import { normalizeIdentity } from '../../src/core/identity.js';
 import type { RateLimitOptions } from '../../src/core/limits.js';
 import type { Credentials, Strategy } from '../../src/core/types.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
@@ -246,3 +248,34 @@ for (const transport of TRANSPORTS) {
     });
   });
 }
+
+describe('attempt limit options', () => {
+  it('throws TypeError for bad lockout, backoff, known-address and identity options', () => {
+    const { strategy } = passwordStrategy('email');
+    const bad: unknown[] = [
+      { lockout: 'address' },
+      { identityBackoff: { after: 0, baseMs: 1000, maxMs: 60000 } },
+      { identityBackoff: { after: 5, baseMs: 2000, maxMs: 1000 } },
+      { knownAddressMs: -1 },
+      { identity: 42 },
+      { identity: { field: '' } },
+      { identity: { field: 'email', caseFold: 'yes' } },
+    ];
+    for (const rateLimits of bad) {
+      assert.throws(
+        () => createGuard({ strategies: [strategy], rateLimits: rateLimits as RateLimitOptions }),
+        TypeError,
+        JSON.stringify(rateLimits),
+      );
+    }
+    assert.throws(() => createCustomStrategy({ authenticate: () => null, identity: '' }), TypeError);
+  });
+
+  it('normalises an identity: trimmed, NFC, folded on request; nothing for non-strings or blanks', () => {
+    assert.equal(normalizeIdentity('  Ma\u0301ria ', false), 'M\u00e1ria');
+    assert.equal(normalizeIdentity('STRASSE', true), normalizeIdentity('Straße', true));
+    assert.equal(normalizeIdentity('Alice', false), 'Alice');
+    assert.equal(normalizeIdentity(' \t ', true), undefined);
+    assert.equal(normalizeIdentity(42, true), undefined);
+  });
+});
