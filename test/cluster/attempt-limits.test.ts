@@ -11,7 +11,9 @@ import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { type Socket as ClientSocket, io as ioc } from 'socket.io-client';
+import { WebSocket } from 'ws';
 import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
+import { createWsGuard } from '../../src/adapters/ws.js';
 import type { Store } from '../../src/core/types.js';
 import { createRedisStore } from '../../src/stores/redis.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
@@ -33,6 +35,8 @@ describeRedis('attempt limits across two processes sharing one redis-server', (r
   const clients: ClientSocket[] = [];
   let redisClient: Redis;
   let store: Store;
+  let wsGuard: ReturnType<typeof createWsGuard>;
+  const sockets: WebSocket[] = [];
 
   before(async () => {
     child = fork(NODE_SCRIPT, [], {
@@ -57,7 +61,7 @@ describeRedis('attempt limits across two processes sharing one redis-server', (r
     await redisClient.connect();
     // A generous call deadline: a loaded machine must not turn a slow reply into `unavailable`.
     store = createRedisStore({ client: redisClient, prefix: 'limits-test:', timeoutMs: 5_000 });
-    local = await startIo();
+    local = await startIo({ destroyUpgrade: false });
     const strategy = createCustomStrategy({
       identity: 'email',
       async authenticate(c) {
@@ -67,19 +71,24 @@ describeRedis('attempt limits across two processes sharing one redis-server', (r
         return false;
       },
     });
-    const g = createSocketIoGuard(local.io, {
+    const options = {
       strategies: [strategy],
       store,
       trustedProxies: ['127.0.0.1', '::ffff:127.0.0.1'],
       maxPendingPerIp: 200,
       timeoutMs: 30_000,
       rateLimits: { lockout: 'identity', failuresPerPrincipal: { max: MAX, windowMs: 600_000 } },
-    });
-    await g.guard.ready;
+    } as const;
+    const g = createSocketIoGuard(local.io, options);
+    wsGuard = createWsGuard({ ...options, path: '/ws', mode: 'message' });
+    wsGuard.attach(local.http);
+    await Promise.all([g.guard.ready, wsGuard.guard.ready]);
   });
 
   after(async () => {
     for (const c of clients) c.close();
+    for (const ws of sockets) ws.terminate();
+    await wsGuard?.close();
     await local?.close();
     await store?.close();
     redisClient?.disconnect();
@@ -90,39 +99,61 @@ describeRedis('attempt limits across two processes sharing one redis-server', (r
     }
   });
 
-  it(`${BURST} wrong passwords at once from ${BURST} addresses, split over two processes: ${MAX} checks in all`, async () => {
-    let refusedEarly = 0;
-    const outcomes = Array.from({ length: BURST }, (_, i) => {
-      const url = i % 2 === 0 ? local.url : childUrl;
+  /** One attempt on `transport` at `url`: resolves `'ok'` or the refusal code. */
+  const attempt = (transport: 'socket.io' | 'ws', url: string, address: string, auth: Record<string, unknown>): Promise<string> => {
+    if (transport === 'socket.io') {
       const c = ioc(url, {
         transports: ['websocket'],
         forceNew: true,
         reconnection: false,
-        auth: { email: 'Victim@example.com', password: `guess-${i}` },
-        extraHeaders: { 'x-forwarded-for': `10.1.${i >> 8}.${i & 255}` },
+        auth,
+        extraHeaders: { 'x-forwarded-for': address },
       });
       clients.push(c);
       return new Promise<string>((resolve) => {
         c.once('connect', () => resolve('ok'));
-        c.once('connect_error', (err: Error & { data?: { code?: string } }) => {
-          const code = err.data?.code ?? err.message;
-          refusedEarly++;
-          resolve(code);
-        });
+        c.once('connect_error', (err: Error & { data?: { code?: string } }) => resolve(err.data?.code ?? err.message));
       });
-    });
-    try {
-      await waitUntil(() => localCalls + childCalls + refusedEarly >= BURST, 20_000, 'every attempt refused or checking');
-    } finally {
-      slow.open();
-      slow = gate();
-      child.send({ cmd: 'open' });
     }
-    const results = await withDeadline(Promise.all(outcomes), 20_000, 'verdicts');
-    const tally: Record<string, number> = {};
-    for (const r of results) tally[r] = (tally[r] ?? 0) + 1;
-    process.stderr.write(`# cross-process burst: ${localCalls} + ${childCalls} checks, ${JSON.stringify(tally)}\n`);
-    assert.equal(localCalls + childCalls, MAX, 'password checks across both processes');
-    assert.deepEqual(tally, { invalid_credentials: MAX, rate_limited: BURST - MAX });
-  });
+    const ws = new WebSocket(`${url.replace('http', 'ws')}/ws`, { headers: { 'x-forwarded-for': address } });
+    ws.on('error', () => {});
+    sockets.push(ws);
+    return new Promise<string>((resolve) => {
+      ws.once('open', () => ws.send(JSON.stringify({ type: 'authenticate', payload: auth })));
+      ws.on('message', (data: Buffer) => {
+        if ((JSON.parse(data.toString('utf8')) as { type?: string }).type === 'authenticated') resolve('ok');
+      });
+      ws.once('close', (_code: number, reason: Buffer) => resolve(reason.toString('utf8')));
+    });
+  };
+
+  for (const transport of ['socket.io', 'ws'] as const) {
+    it(`${transport}: ${BURST} wrong passwords at once from ${BURST} addresses, split over two processes: ${MAX} checks in all`, async () => {
+      localCalls = 0;
+      childCalls = 0;
+      let refusedEarly = 0;
+      const outcomes = Array.from({ length: BURST }, (_, i) =>
+        attempt(transport, i % 2 === 0 ? local.url : childUrl, `10.1.${i >> 8}.${i & 255}`, {
+          email: `${transport}-Victim@example.com`,
+          password: `guess-${i}`,
+        }).then((code) => {
+          if (code !== 'ok' && code !== 'invalid_credentials') refusedEarly++;
+          return code;
+        }),
+      );
+      try {
+        await waitUntil(() => localCalls + childCalls + refusedEarly >= BURST, 20_000, 'every attempt refused or checking');
+      } finally {
+        slow.open();
+        slow = gate();
+        child.send({ cmd: 'open' });
+      }
+      const results = await withDeadline(Promise.all(outcomes), 20_000, 'verdicts');
+      const tally: Record<string, number> = {};
+      for (const r of results) tally[r] = (tally[r] ?? 0) + 1;
+      process.stderr.write(`# cross-process burst (${transport}): ${localCalls} + ${childCalls} checks, ${JSON.stringify(tally)}\n`);
+      assert.equal(localCalls + childCalls, MAX, 'password checks across both processes');
+      assert.deepEqual(tally, { invalid_credentials: MAX, rate_limited: BURST - MAX });
+    });
+  }
 });
