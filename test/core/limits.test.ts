@@ -18,7 +18,8 @@ import { createManualClock } from '../../src/core/clock.js';
 import { createGuard } from '../../src/core/guard.js';
 import { normalizeIdentity } from '../../src/core/identity.js';
 import type { RateLimitOptions } from '../../src/core/limits.js';
-import type { Credentials, Strategy } from '../../src/core/types.js';
+import type { Credentials, Store, Strategy } from '../../src/core/types.js';
+import { createMemoryStore } from '../../src/stores/memory.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
 import { createHmacStrategy } from '../../src/strategies/hmac.js';
 import { type IoFixture, startIo } from '../helpers/socket-io.js';
@@ -26,7 +27,12 @@ import { type Gate, gate, waitForEvent, waitUntil } from '../helpers/wait.js';
 import { authenticate, startHttp, type WsFixture } from '../helpers/ws.js';
 
 type Transport = 'socket.io' | 'ws';
-const TRANSPORTS: readonly Transport[] = ['socket.io', 'ws'];
+/** Each transport on the memory store, and Socket.IO once more on a store answering through promises only. */
+const VARIANTS: readonly (readonly [Transport, boolean])[] = [
+  ['socket.io', false],
+  ['ws', false],
+  ['socket.io', true],
+];
 const BURST = 60;
 const WAIT_MS = 15_000;
 const HMAC_SECRET = 'k'.repeat(48);
@@ -58,8 +64,17 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
 });
 
-async function start(transport: Transport, strategies: Strategy[], rateLimits: RateLimitOptions, clock = createManualClock()) {
-  const common = { strategies, rateLimits, clock, trustedProxies: ['127.0.0.1', '::ffff:127.0.0.1'], maxPendingPerIp: 200 };
+async function start(
+  transport: Transport,
+  promiseStore: boolean,
+  strategies: Strategy[],
+  rateLimits: RateLimitOptions,
+  clock = createManualClock(),
+) {
+  // A store spread from the memory store has no synchronous view: every limit goes through Store.reserve/release.
+  const memory = promiseStore ? createMemoryStore({ clock }) : undefined;
+  const store = memory === undefined ? {} : { store: { ...memory } as Store };
+  const common = { strategies, rateLimits, clock, trustedProxies: ['127.0.0.1', '::ffff:127.0.0.1'], maxPendingPerIp: 200, ...store };
   let server: Server;
   if (transport === 'socket.io') {
     const fx: IoFixture = await startIo();
@@ -95,7 +110,13 @@ async function start(transport: Transport, strategies: Strategy[], rateLimits: R
       close: () => fx.close(),
     };
   }
-  servers.push(server);
+  servers.push({
+    attempt: server.attempt,
+    close: async () => {
+      await server.close();
+      await memory?.close();
+    },
+  });
   return { server, clock };
 }
 
@@ -129,11 +150,15 @@ async function burst(
 const address = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 const guess = (i: number) => ({ email: 'victim@example.com', password: `guess-${i}` });
 
-for (const transport of TRANSPORTS) {
-  describe(`${transport}: attempt limits hold for a burst exactly as for a sequence`, () => {
+for (const [transport, promiseStore] of VARIANTS) {
+  const label = promiseStore ? `${transport}, store without a synchronous view (the Redis code path)` : transport;
+  describe(`${label}: attempt limits hold for a burst exactly as for a sequence`, () => {
     it(`lockout 'identity': ${BURST} wrong passwords at once from ${BURST} addresses run the strategy max times`, async () => {
       const { strategy, state } = passwordStrategy('email');
-      const { server } = await start(transport, [strategy], { lockout: 'identity', failuresPerPrincipal: { max: 10, windowMs: 600_000 } });
+      const { server } = await start(transport, promiseStore, [strategy], {
+        lockout: 'identity',
+        failuresPerPrincipal: { max: 10, windowMs: 600_000 },
+      });
       const tally = await burst(server, state, BURST, (i) => [address(i + 1), guess(i)]);
       assert.equal(state.calls, 10, 'strategy calls');
       assert.deepEqual(Object.fromEntries(tally), { invalid_credentials: 10, rate_limited: BURST - 10 });
@@ -144,7 +169,7 @@ for (const transport of TRANSPORTS) {
 
     it(`failuresPerIp: ${BURST} wrong passwords at once from one address run the strategy max times`, async () => {
       const { strategy, state } = passwordStrategy(undefined);
-      const { server } = await start(transport, [strategy], { failuresPerIp: { max: 7, windowMs: 600_000 } });
+      const { server } = await start(transport, promiseStore, [strategy], { failuresPerIp: { max: 7, windowMs: 600_000 } });
       const tally = await burst(server, state, BURST, (i) => ['10.9.9.9', { email: `user-${i}@example.com`, password: 'x' }]);
       assert.equal(state.calls, 7, 'strategy calls');
       assert.equal(tally.get('rate_limited'), BURST - 7);
@@ -152,7 +177,7 @@ for (const transport of TRANSPORTS) {
 
     it(`lockout 'identity+address' (default): one address gets max, many addresses get the identity-wide allowance plus one`, async () => {
       const { strategy, state } = passwordStrategy('email');
-      const { server } = await start(transport, [strategy], {
+      const { server } = await start(transport, promiseStore, [strategy], {
         failuresPerPrincipal: { max: 5, windowMs: 600_000 },
         identityBackoff: { after: 12, baseMs: 1_000, maxMs: 60_000 },
       });
@@ -167,7 +192,7 @@ for (const transport of TRANSPORTS) {
 
     it('gives slots back on success: logins that passed never count against anyone', async () => {
       const { strategy, state } = passwordStrategy('email');
-      const { server } = await start(transport, [strategy], {
+      const { server } = await start(transport, promiseStore, [strategy], {
         lockout: 'identity',
         failuresPerPrincipal: { max: 2, windowMs: 600_000 },
         failuresPerIp: { max: 2, windowMs: 600_000 },
@@ -182,10 +207,13 @@ for (const transport of TRANSPORTS) {
     });
   });
 
-  describe(`${transport}: the identity counted is declared, not chosen by the client`, () => {
+  describe(`${label}: the identity counted is declared, not chosen by the client`, () => {
     it('a decoy field does not move the counter; spelling variants of the declared field share it', async () => {
       const { strategy, state } = passwordStrategy('email');
-      const { server } = await start(transport, [strategy], { lockout: 'identity', failuresPerPrincipal: { max: 3, windowMs: 600_000 } });
+      const { server } = await start(transport, promiseStore, [strategy], {
+        lockout: 'identity',
+        failuresPerPrincipal: { max: 3, windowMs: 600_000 },
+      });
       const variants = ['victim@example.com', ' Victim@Example.COM ', 'VICTIM@EXAMPLE.COM', 'victim@example.com\u200a'];
       const outcomes: string[] = [];
       for (let i = 0; i < 12; i++) {
@@ -203,7 +231,10 @@ for (const transport of TRANSPORTS) {
 
     it('case folding is the app’s choice: { field, caseFold: false } keeps case variants apart', async () => {
       const { strategy, state } = passwordStrategy({ field: 'email', caseFold: false });
-      const { server } = await start(transport, [strategy], { lockout: 'identity', failuresPerPrincipal: { max: 2, windowMs: 600_000 } });
+      const { server } = await start(transport, promiseStore, [strategy], {
+        lockout: 'identity',
+        failuresPerPrincipal: { max: 2, windowMs: 600_000 },
+      });
       for (let i = 0; i < 2; i++) assert.equal(await server.attempt(address(i + 1), guess(i)), 'invalid_credentials');
       assert.equal(await server.attempt(address(9), guess(9)), 'rate_limited');
       assert.equal(
@@ -215,10 +246,10 @@ for (const transport of TRANSPORTS) {
     });
   });
 
-  describe(`${transport}: lockouts can't be aimed at innocents`, () => {
+  describe(`${label}: lockouts can't be aimed at innocents`, () => {
     it('garbage naming a public HMAC keyId does not lock that key out', async () => {
       const hmac = createHmacStrategy({ keys: { svc: HMAC_SECRET } });
-      const { server } = await start(transport, [hmac], { failuresPerPrincipal: { max: 10, windowMs: 600_000 } });
+      const { server } = await start(transport, promiseStore, [hmac], { failuresPerPrincipal: { max: 10, windowMs: 600_000 } });
       for (let i = 0; i < 15; i++) {
         const forged = await signHandshake({ keyId: 'svc', secret: 'wrong'.repeat(10), namespace: '/', fields: { sub: 'robot' } });
         assert.equal(await server.attempt(address(i + 1), { ...forged }), 'invalid_credentials');
@@ -229,7 +260,7 @@ for (const transport of TRANSPORTS) {
 
     it('wrong passwords from elsewhere do not lock the user out from an address she used; elsewhere they slow her down', async () => {
       const { strategy, state } = passwordStrategy('email');
-      const { server, clock } = await start(transport, [strategy], {
+      const { server, clock } = await start(transport, promiseStore, [strategy], {
         failuresPerPrincipal: { max: 3, windowMs: 600_000 },
         identityBackoff: { after: 5, baseMs: 1_000, maxMs: 60_000 },
       });
