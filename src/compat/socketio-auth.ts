@@ -15,6 +15,8 @@ import type { Namespace, Server, Socket } from 'socket.io';
 import type { SocketIoGuard } from '../adapters/socket.io.js';
 import { createSocketIoGuard, eachNamespace } from '../adapters/socket.io.js';
 import type { Clock } from '../core/clock.js';
+import type { IdentityDeclaration } from '../core/identity.js';
+import { identityReader } from '../core/identity.js';
 import type { Logger, Strategy } from '../core/types.js';
 import type { AuthError } from '../errors.js';
 import { AuthError as AuthErrorClass } from '../errors.js';
@@ -41,6 +43,14 @@ export interface SocketioAuthConfig {
   logger?: Logger;
   /** The clock for the timeout (new; for tests). @default the system clock */
   clock?: Clock;
+  /**
+   * The field of the `authentication` payload naming the user whose password is
+   * checked (new): failed attempts then also count per user, with the guard's
+   * default lockout (see SECURITY.md, "Attempt limits"). A field name (trimmed,
+   * NFC, case-folded), `{ field, caseFold }` or a function.
+   * @default none: failures count per address only
+   */
+  identity?: IdentityDeclaration;
 }
 
 const REFUSED = 'socketio-auth: refused';
@@ -66,8 +76,10 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
   }
   const { authenticate, postAuthenticate, disconnect } = config;
 
+  const identity = config.identity === undefined ? undefined : identityReader(config.identity, 'socketio-auth: identity');
   const strategy: Strategy = {
     name: 'socketio-auth',
+    ...(identity === undefined ? {} : { identity }),
     authenticate(credentials, context) {
       const socket = context.socket as Socket;
       return new Promise((resolve, reject) => {

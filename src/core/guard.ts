@@ -16,7 +16,7 @@ import { createDeadlineQueue } from './deadlines.js';
 import type { AuditEvent, CloseReason, ConnectionInfo } from './hooks.js';
 import { ipKey } from './ip.js';
 import type { RateLimiter } from './limits.js';
-import { countsAsFailure, createRateLimiter } from './limits.js';
+import { createRateLimiter } from './limits.js';
 import { describeError, scrubError, silentLogger } from './logger.js';
 import type { GuardOptions, ResolvedGuardOptions } from './options.js';
 import { resolveGuardOptions } from './options.js';
@@ -164,7 +164,7 @@ export function createGuard(options: GuardOptions): Guard {
   const byUser: Index = new Map();
   const bySession: Index = new Map();
   const byToken: Index = new Map();
-  const limiter: RateLimiter = createRateLimiter(store, opts.rateLimits);
+  const limiter: RateLimiter = createRateLimiter(store, opts.rateLimits, opts.strategies, logger);
   const revocations: Revocations | undefined =
     opts.revocation === false ? undefined : createRevocations(store, clock, logger, opts.revocation, (target) => revokeLocal(target));
 
@@ -353,10 +353,8 @@ export function createGuard(options: GuardOptions): Guard {
    */
   function verifyNow(raw: unknown, context: AuthContext): Verified | Promise<Verified> {
     const credentials = sanitizeCredentials(raw, opts.payload);
-    if (limiter.enabled) {
-      const lockout = limiter.checkFailures(context.ip, credentials);
-      if (lockout !== undefined) return lockout.then(() => runStrategies(credentials, context, 0));
-    }
+    // The attempt takes its slots in the failure limits before any strategy runs, and settles them with the verdict.
+    if (limiter.enabled) return limiter.attempt(context.ip, credentials, () => runStrategies(credentials, context, 0));
     return runStrategies(credentials, context, 0);
   }
 
@@ -369,12 +367,12 @@ export function createGuard(options: GuardOptions): Guard {
       try {
         result = strategy.authenticate(credentials, context);
       } catch (err) {
-        return strategyFailed(err, credentials, context);
+        return strategyFailed(err, credentials);
       }
       if (isThenable(result)) {
         return Promise.resolve(result).then(
           (principal) => checkPrincipal(principal, strategy) ?? runStrategies(credentials, context, i + 1),
-          (err: unknown) => strategyFailed(err, credentials, context),
+          (err: unknown) => strategyFailed(err, credentials),
         );
       }
       const verified = checkPrincipal(result, strategy);
@@ -383,18 +381,10 @@ export function createGuard(options: GuardOptions): Guard {
     throw new AuthError('credentials_required', { detail: 'no strategy accepted the credentials' });
   }
 
-  /** What a strategy threw, scrubbed of the credentials and counted as a failure where it is one. */
-  function strategyFailed(err: unknown, credentials: Credentials, context: AuthContext): never | Promise<never> {
+  /** What a strategy threw, scrubbed of the credentials (the limiter counts it as a failure where it is one). */
+  function strategyFailed(err: unknown, credentials: Credentials): never {
     // What a strategy threw may quote the credentials: scrub before anyone logs it.
-    const error = scrubError(toAuthError(err), credentials);
-    if (!limiter.enabled || !countsAsFailure(error.code)) throw error;
-    return limiter.recordFailure(context.ip, credentials).then(
-      () => Promise.reject(error),
-      (e: unknown) => {
-        logger.warn(describeError(e), 'portcullis: could not count a failure');
-        return Promise.reject(error);
-      },
-    );
+    throw scrubError(toAuthError(err), credentials);
   }
 
   /**

@@ -1,13 +1,25 @@
 /**
  * Rate limits kept in the store, so every node of a cluster shares them:
  * handshakes per client IP, and failed authentications per client IP and per
- * claimed principal (the user name a password guesser keeps trying). Over a
- * limit, attempts are refused with `rate_limited` and `Retry-After` before any
- * strategy runs, for the rest of the window (a lockout).
+ * identity (the account a password guesser keeps trying).
+ *
+ * Failure limits are reservations, not after-the-fact counts: an attempt takes
+ * its slots (atomically, in the store) before any strategy runs, keeps them when
+ * its verdict counts as a failure and gives them back otherwise. So a burst of
+ * concurrent attempts is bounded exactly like a sequence: at most `max`
+ * verifications per window, however many arrive at once and on however many nodes.
+ * Over a limit, attempts are refused with `rate_limited` and `Retry-After`
+ * before any strategy runs.
+ *
+ * Which identity counts is declared (see `identity.ts`), and how it locks out is
+ * the operator's choice (`lockout`): see SECURITY.md, "Attempt limits".
  */
-import { AuthError } from '../errors.js';
+import type { AuthError } from '../errors.js';
+import { createAttemptLimiter, rateLimited } from './attempts.js';
+import type { IdentityFunction } from './identity.js';
+import { identityReader, normalizeIdentity, strategiesIdentity } from './identity.js';
 import { ipKey } from './ip.js';
-import type { Credentials, Store } from './types.js';
+import type { Credentials, Logger, Store, Strategy } from './types.js';
 
 /** A fixed window: at most `max` events per `windowMs`. */
 export interface RateWindow {
@@ -17,50 +29,82 @@ export interface RateWindow {
   windowMs: number;
 }
 
+/**
+ * How failed attempts against one identity lock it out.
+ * - `'identity+address'`: the hard lockout is per identity *and* address; across
+ *   addresses, the identity is slowed down (`identityBackoff`), except from
+ *   addresses it recently authenticated from.
+ * - `'identity'`: the hard lockout is per identity, from every address.
+ */
+export type LockoutMode = 'identity+address' | 'identity';
+
+/** The identity-wide slow-down of the `'identity+address'` lockout. */
+export interface IdentityBackoff {
+  /**
+   * Failed attempts against one identity, from addresses it has not authenticated
+   * from lately, before the slow-down starts (per `failuresPerPrincipal.windowMs`).
+   * @default 20
+   */
+  after: number;
+  /** The wait between attempts once slowed down, in ms; it doubles with every attempt let through. @default 1000 */
+  baseMs: number;
+  /** The longest wait between attempts, in ms. @default 60000 */
+  maxMs: number;
+}
+
 export interface RateLimitOptions {
   /** New connections (upgrades / handshakes) per client IP (IPv6 by /64). @default { max: 600, windowMs: 60000 } */
   handshakesPerIp?: RateWindow | false;
   /** Failed authentications per client IP. @default { max: 100, windowMs: 600000 } */
   failuresPerIp?: RateWindow | false;
-  /** Failed authentications per claimed principal (see `principalHint`). @default { max: 10, windowMs: 600000 } */
-  failuresPerPrincipal?: RateWindow | false;
   /**
-   * The principal a failed attempt claimed to be, from its credentials.
-   * @default the first string among `username`, `user`, `email`, `login`, `keyId`
+   * Failed authentications per identity (see `lockout`), then a lockout for the
+   * rest of the window. Only strategies that declare an identity (or the app's
+   * `identity`) are counted per identity.
+   * @default { max: 10, windowMs: 600000 }
    */
+  failuresPerPrincipal?: RateWindow | false;
+  /** What `failuresPerPrincipal` locks out: see {@link LockoutMode}. @default 'identity+address' */
+  lockout?: LockoutMode;
+  /**
+   * With `lockout: 'identity+address'`: the identity-wide slow-down that bounds a
+   * guess spread over many addresses. `false` leaves only the per-address limits.
+   * @default { after: 20, baseMs: 1000, maxMs: 60000 }
+   */
+  identityBackoff?: IdentityBackoff | false;
+  /**
+   * With `lockout: 'identity+address'`: how long, in ms, an address an identity
+   * authenticated from stays exempt from that identity's slow-down. `false`: no exemption.
+   * @default 2592000000 (30 days)
+   */
+  knownAddressMs?: number | false;
+  /**
+   * The identity failures count against, when the app rather than the strategies
+   * says it: a field name (trimmed, NFC, case-folded), `{ field, caseFold }`, or a
+   * function. Overrides every strategy's own `identity`.
+   * @default the first identity the strategies declare (none for jwt, hmac, ticket, session-cookie, tls-client-cert)
+   */
+  identity?: string | { field: string; caseFold?: boolean } | ((credentials: Credentials) => string | undefined);
+  /** @deprecated use `identity` (same meaning; no field is picked by default any more). */
   principalHint?: (credentials: Credentials) => string | undefined;
 }
 
 /**
- * The checks answer at once (returning `undefined`, or throwing) when the store
- * has a synchronous view, and return a promise otherwise.
+ * The checks answer at once (returning a value, or throwing) when the store has
+ * a synchronous view, and return a promise otherwise.
  */
 export interface RateLimiter {
   /** Counts a new connection from `ip`; throws (or rejects with) `rate_limited` over the limit. */
   handshake(ip: string): Promise<void> | undefined;
-  /** Throws (or rejects with) `rate_limited` when `ip` or the claimed principal is locked out. */
-  checkFailures(ip: string, credentials: Credentials): Promise<void> | undefined;
-  /** Counts a failed authentication. */
-  recordFailure(ip: string, credentials: Credentials): Promise<void>;
+  /**
+   * Runs `verify` under the failure limits (see `attempts.ts`): over a limit it
+   * throws (or rejects with) `rate_limited` and `verify` is not called; otherwise
+   * the attempt holds a slot of each counter until its verdict, kept when `verify`
+   * refused with a code that counts as a failure, given back otherwise. Answers at
+   * once when the store and `verify` do.
+   */
+  attempt<T>(ip: string, credentials: Credentials, verify: () => T | Promise<T>): T | Promise<T>;
   readonly enabled: boolean;
-}
-
-/** Codes that count as a failed authentication (guessing), as opposed to a missing or stale credential. */
-const FAILURE_CODES = new Set(['invalid_credentials', 'invalid_request', 'csrf_failed', 'revoked']);
-
-/** True when refusing with `code` should count against the failure limits. */
-export function countsAsFailure(code: string): boolean {
-  return FAILURE_CODES.has(code);
-}
-
-const HINT_FIELDS = ['username', 'user', 'email', 'login', 'keyId'] as const;
-
-function defaultHint(credentials: Credentials): string | undefined {
-  for (const field of HINT_FIELDS) {
-    const value = credentials[field];
-    if (typeof value === 'string' && value !== '' && value.length <= 256) return value.toLowerCase();
-  }
-  return undefined;
 }
 
 function window(name: string, value: RateWindow | false | undefined, fallback: RateWindow): RateWindow | undefined {
@@ -72,65 +116,74 @@ function window(name: string, value: RateWindow | false | undefined, fallback: R
   return { max: w.max, windowMs: w.windowMs };
 }
 
+function backoffOf(value: IdentityBackoff | false | undefined): IdentityBackoff | undefined {
+  if (value === false) return undefined;
+  const b = value ?? { after: 20, baseMs: 1_000, maxMs: 60_000 };
+  const ok = (n: unknown): boolean => Number.isInteger(n) && (n as number) >= 1;
+  if (typeof b !== 'object' || b === null || !ok(b.after) || !ok(b.baseMs) || !ok(b.maxMs) || b.maxMs < b.baseMs) {
+    throw new TypeError('portcullis: rateLimits.identityBackoff must be false or { after, baseMs, maxMs: integers >= 1, maxMs >= baseMs }');
+  }
+  return { after: b.after, baseMs: b.baseMs, maxMs: b.maxMs };
+}
+
 /** Creates the limiter of a guard (`false` disables every rate limit). */
-export function createRateLimiter(store: Store, options: RateLimitOptions | false | undefined): RateLimiter {
-  const opts =
-    options === false
-      ? { handshakesPerIp: false as const, failuresPerIp: false as const, failuresPerPrincipal: false as const }
-      : (options ?? {});
+export function createRateLimiter(
+  store: Store,
+  options: RateLimitOptions | false | undefined,
+  strategies: readonly Strategy[] = [],
+  logger?: Logger,
+): RateLimiter {
+  const opts: RateLimitOptions =
+    options === false ? { handshakesPerIp: false, failuresPerIp: false, failuresPerPrincipal: false } : (options ?? {});
   const handshakes = window('handshakesPerIp', opts.handshakesPerIp, { max: 600, windowMs: 60_000 });
   const failIp = window('failuresPerIp', opts.failuresPerIp, { max: 100, windowMs: 600_000 });
   const failPrincipal = window('failuresPerPrincipal', opts.failuresPerPrincipal, { max: 10, windowMs: 600_000 });
-  const hint = opts.principalHint ?? defaultHint;
-  if (typeof hint !== 'function') throw new TypeError('portcullis: rateLimits.principalHint must be a function');
+  const mode = opts.lockout ?? 'identity+address';
+  if (mode !== 'identity+address' && mode !== 'identity') {
+    throw new TypeError("portcullis: rateLimits.lockout must be 'identity+address' or 'identity'");
+  }
+  const backoff = mode === 'identity+address' ? backoffOf(opts.identityBackoff) : undefined;
+  const knownMs = mode === 'identity+address' && backoff !== undefined ? (opts.knownAddressMs ?? 2_592_000_000) : false;
+  if (knownMs !== false && (!Number.isInteger(knownMs) || knownMs < 1)) {
+    throw new TypeError('portcullis: rateLimits.knownAddressMs must be false or an integer >= 1');
+  }
+  const declared = opts.identity ?? opts.principalHint;
+  if (declared !== undefined && typeof declared !== 'function' && typeof declared !== 'string' && typeof declared !== 'object') {
+    throw new TypeError('portcullis: rateLimits.identity must be a field name, { field, caseFold } or a function');
+  }
+  const identityOf: IdentityFunction | undefined =
+    failPrincipal === undefined
+      ? undefined
+      : declared !== undefined
+        ? identityReader(declared, 'rateLimits.identity')
+        : strategiesIdentity(strategies);
 
-  const refuse = (w: RateWindow, detail: string): never => {
-    throw new AuthError('rate_limited', { detail, retryAfter: Math.ceil(w.windowMs / 1000) });
-  };
-  const over = async (key: string, w: RateWindow): Promise<boolean> => Number((await store.get(key)) ?? 0) >= w.max;
-  const sync = store.sync;
+  const countsFailures = failIp !== undefined || identityOf !== undefined;
+  const attempts = createAttemptLimiter(
+    store,
+    { perIp: failIp, perIdentity: failPrincipal, mode, backoff, knownMs: backoff === undefined ? false : knownMs },
+    logger,
+  );
 
   return {
-    enabled: handshakes !== undefined || failIp !== undefined || failPrincipal !== undefined,
+    enabled: handshakes !== undefined || countsFailures,
     handshake(ip) {
       if (handshakes === undefined) return undefined;
       const key = `rl:hs:${ipKey(ip)}`;
+      const over = (): AuthError => rateLimited('handshakes per IP', handshakes.windowMs);
+      const sync = store.sync;
       if (sync !== undefined) {
-        if (sync.increment(key, handshakes.windowMs) > handshakes.max) refuse(handshakes, 'handshakes per IP');
+        if (sync.increment(key, handshakes.windowMs) > handshakes.max) throw over();
         return undefined;
       }
       return store.increment(key, handshakes.windowMs).then((n) => {
-        if (n > handshakes.max) refuse(handshakes, 'handshakes per IP');
+        if (n > handshakes.max) throw over();
       });
     },
-    checkFailures(ip, credentials) {
-      const ipKeyed = failIp === undefined ? undefined : `rl:fail:ip:${ipKey(ip)}`;
-      const who = failPrincipal === undefined ? undefined : hint(credentials);
-      const principalKeyed = who === undefined ? undefined : `rl:fail:p:${who}`;
-      if (sync !== undefined) {
-        if (failIp !== undefined && ipKeyed !== undefined && Number(sync.get(ipKeyed) ?? 0) >= failIp.max) {
-          refuse(failIp, 'failed attempts per IP');
-        }
-        if (failPrincipal !== undefined && principalKeyed !== undefined && Number(sync.get(principalKeyed) ?? 0) >= failPrincipal.max) {
-          refuse(failPrincipal, 'failed attempts per principal');
-        }
-        return undefined;
-      }
-      return (async () => {
-        if (failIp !== undefined && ipKeyed !== undefined && (await over(ipKeyed, failIp))) refuse(failIp, 'failed attempts per IP');
-        if (failPrincipal !== undefined && principalKeyed !== undefined && (await over(principalKeyed, failPrincipal))) {
-          refuse(failPrincipal, 'failed attempts per principal');
-        }
-      })();
-    },
-    async recordFailure(ip, credentials) {
-      const ops: Promise<number>[] = [];
-      if (failIp !== undefined) ops.push(store.increment(`rl:fail:ip:${ipKey(ip)}`, failIp.windowMs));
-      if (failPrincipal !== undefined) {
-        const who = hint(credentials);
-        if (who !== undefined) ops.push(store.increment(`rl:fail:p:${who}`, failPrincipal.windowMs));
-      }
-      await Promise.all(ops);
+    attempt(ip, credentials, verify) {
+      if (!countsFailures) return verify();
+      const identity = identityOf === undefined ? undefined : normalizeIdentity(identityOf(credentials), false);
+      return attempts.attempt(ip, identity, verify);
     },
   };
 }

@@ -83,6 +83,18 @@ export type Credentials = Readonly<Record<string, unknown>>;
 export interface Strategy {
   /** A short name for logs and audit events. */
   readonly name: string;
+  /**
+   * The identity this strategy's failed attempts count against (the account a
+   * password guesser keeps trying), read from fields the strategy itself names:
+   * never chosen by the payload's shape. Return it normalised (see
+   * `normalizeIdentity`), or `undefined` when the credentials name none.
+   *
+   * Leave it out when the secret can't be guessed (signatures, JWTs, one-time
+   * tickets, session ids, certificates): failures then count per address only,
+   * so nobody can lock a key or a user out by sending garbage in its name.
+   * @default none: not counted per identity
+   */
+  readonly identity?: (credentials: Credentials) => string | undefined;
   authenticate(credentials: Credentials, context: AuthContext): Promise<Principal | null> | Principal | null;
 }
 
@@ -96,6 +108,8 @@ export interface SyncStore {
   get(key: string): string | undefined;
   getAndDelete(key: string): string | undefined;
   increment(key: string, ttlMs: number): number;
+  reserve(key: string, max: number, ttlMs: number): number;
+  release(key: string): void;
 }
 
 /** The atomic operations strategies and limits need, over one process or a cluster. */
@@ -112,6 +126,22 @@ export interface Store {
   getAndDelete(key: string): Promise<string | undefined>;
   /** Increments the counter `key` (created at 0 with `ttlMs`) and resolves its new value. */
   increment(key: string, ttlMs: number): Promise<number>;
+  /**
+   * Takes one slot of the counter `key` unless it already holds `max`, in one
+   * atomic step: resolves the new count (1..`max`), or 0 when the counter was
+   * full (nothing changed). A new counter lives `ttlMs` from its creation (a
+   * fixed window); taking a slot never extends it. What attempt limits use to
+   * reserve an attempt before verifying it, so concurrent attempts can't
+   * overshoot `max`.
+   */
+  reserve(key: string, max: number, ttlMs: number): Promise<number>;
+  /**
+   * Gives back one slot of the counter `key` (a reservation that turned out not
+   * to count): decrements it, keeping its TTL; deletes it instead when it would
+   * reach 0 (an empty counter holds nothing a new window would lose). Never
+   * creates it, never goes below 0.
+   */
+  release(key: string): Promise<void>;
   /** Resolves true when any of `keys` exists. */
   existsAny(keys: readonly string[]): Promise<boolean>;
   /** Publishes `message` on `channel` to every subscriber in the cluster (including this process). */

@@ -70,6 +70,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const checkTtl = (ttlMs: number): void => {
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError('portcullis: ttlMs must be a positive number');
   };
+  const checkMax = (max: number): void => {
+    if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('portcullis: max must be a positive integer');
+  };
   const write = (key: string, value: string, ttlMs: number): void => {
     if (closed) throw new AuthError('unavailable', { detail: 'memory store closed' });
     if (!data.has(key) && data.size >= maxKeys) {
@@ -107,6 +110,27 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       entry.value = String(n);
       return n;
     },
+    reserve(key, max, ttlMs) {
+      checkTtl(ttlMs);
+      checkMax(max);
+      const entry = live(key);
+      if (entry === undefined) {
+        write(key, '1', ttlMs);
+        return 1;
+      }
+      const n = Number(entry.value);
+      if (!(n < max)) return 0;
+      entry.value = String(n + 1);
+      return n + 1;
+    },
+    release(key) {
+      const entry = live(key);
+      if (entry === undefined) return;
+      const n = Number(entry.value);
+      // Back at 0 the counter holds nothing a new window would lose: drop it (one key less per address).
+      if (n > 1) entry.value = String(n - 1);
+      else data.delete(key);
+    },
   };
 
   const store: Omit<MemoryStore, 'sync'> = {
@@ -125,6 +149,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     },
     async increment(key, ttlMs) {
       return sync.increment(key, ttlMs);
+    },
+    async reserve(key, max, ttlMs) {
+      return sync.reserve(key, max, ttlMs);
+    },
+    async release(key) {
+      sync.release(key);
     },
     async existsAny(keys) {
       for (const key of keys) if (live(key) !== undefined) return true;

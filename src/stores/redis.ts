@@ -73,6 +73,22 @@ const INCREMENT = script(
   "local n = redis.call('INCR', KEYS[1])\nif n == 1 or redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end\nreturn n",
 );
 
+/**
+ * Reserve: INCR unless the counter already holds ARGV[1]; the TTL (ARGV[2]) is set
+ * when the counter is created. Replies the new count, or 0 when it was full.
+ */
+const RESERVE = script(
+  "local n = tonumber(redis.call('GET', KEYS[1]) or '0')\nif n >= tonumber(ARGV[1]) then return 0 end\nn = redis.call('INCR', KEYS[1])\nif n == 1 or redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\nreturn n",
+);
+
+/**
+ * Release: DECR (which keeps the TTL) when the counter is above 1; DEL when that
+ * would leave 0 (nothing a new window would lose); never creates it.
+ */
+const RELEASE = script(
+  "local n = tonumber(redis.call('GET', KEYS[1]) or '0')\nif n > 1 then return redis.call('DECR', KEYS[1]) end\nredis.call('DEL', KEYS[1])\nreturn 0",
+);
+
 const DEFAULT_PREFIX = 'portcullis:';
 const DEFAULT_TIMEOUT_MS = 500;
 const MAX_TIMER_MS = 2_147_483_647;
@@ -307,6 +323,14 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     async increment(key, ttlMs) {
       const ttl = toTtl(ttlMs);
       return run('increment', client, () => evalScript(INCREMENT, prefix + key, ttl)).then(expect('increment', isInteger));
+    },
+    async reserve(key, max, ttlMs) {
+      const ttl = toTtl(ttlMs);
+      if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('portcullis: max must be a positive integer');
+      return run('reserve', client, () => evalScript(RESERVE, prefix + key, max, ttl)).then(expect('reserve', isInteger));
+    },
+    async release(key) {
+      await run('release', client, () => evalScript(RELEASE, prefix + key)).then(expect('release', isInteger));
     },
     async existsAny(keys) {
       if (keys.length === 0) return false;

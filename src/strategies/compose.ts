@@ -11,6 +11,7 @@
  *   Use it when credentials may legitimately fail one strategy and pass another
  *   (e.g. a token that is either an HS256 service token or an RS256 user token).
  */
+import { strategiesIdentity } from '../core/identity.js';
 import type { Principal, Strategy } from '../core/types.js';
 import { type AuthError, type ErrorCode, toAuthError } from '../errors.js';
 
@@ -55,6 +56,12 @@ function checkList(kind: string, strategies: readonly Strategy[]): void {
   }
 }
 
+/** The identity a composite counts failures against: the first its members declare that the credentials name. */
+function identityOf(strategies: readonly Strategy[]): Pick<Strategy, 'identity'> {
+  const identity = strategiesIdentity(strategies);
+  return identity === undefined ? {} : { identity };
+}
+
 function nameOf(kind: string, strategies: readonly Strategy[]): string {
   return `${kind}(${strategies.map((s) => s.name).join(',')})`;
 }
@@ -65,6 +72,7 @@ export function firstOf(...strategies: Strategy[]): Strategy {
   const list = [...strategies];
   return {
     name: nameOf('firstOf', list),
+    ...identityOf(list),
     async authenticate(credentials, context) {
       for (const strategy of list) {
         let principal: Principal | null;
@@ -86,6 +94,7 @@ export function anyOf(...strategies: Strategy[]): Strategy {
   const list = [...strategies];
   return {
     name: nameOf('anyOf', list),
+    ...identityOf(list),
     async authenticate(credentials, context) {
       let best: AuthError | undefined;
       for (const strategy of list) {

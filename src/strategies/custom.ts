@@ -12,6 +12,8 @@
  *   (its message is logged, redacted, and never sent to the client).
  */
 
+import type { IdentityDeclaration } from '../core/identity.js';
+import { identityReader } from '../core/identity.js';
 import { isThenable } from '../core/thenable.js';
 import type { AuthContext, Credentials, Principal, Strategy } from '../core/types.js';
 import { AuthError, isAuthError } from '../errors.js';
@@ -32,6 +34,16 @@ export interface CustomStrategyOptions {
   authenticate: AuthenticateFunction;
   /** A name for logs. @default 'custom' */
   name?: string;
+  /**
+   * The identity failed attempts count against, for a guessable secret (a
+   * password): the field the function checks it for (`'username'`: trimmed,
+   * Unicode NFC, case-folded), `{ field, caseFold: false }` when case matters, or
+   * a function of the credentials. Leave it out when the secret can't be guessed
+   * (an API token, a signature): failures then count per address only. See
+   * `rateLimits.lockout` for how an identity is locked out.
+   * @default none: failures are not counted per identity
+   */
+  identity?: IdentityDeclaration;
 }
 
 function toPrincipal(result: CustomResult, name: string): Principal | null {
@@ -49,6 +61,7 @@ export function createCustomStrategy(options: CustomStrategyOptions | Authentica
   const fn = opts.authenticate;
   const name = opts.name ?? 'custom';
   const callbackStyle = fn.length >= 3;
+  const identity = opts.identity === undefined ? undefined : identityReader(opts.identity, `${name} strategy identity`);
   const threw = (err: unknown): never => {
     if (isAuthError(err)) throw err;
     throw new AuthError('internal_error', { cause: err, detail: `${name}: threw` });
@@ -56,6 +69,7 @@ export function createCustomStrategy(options: CustomStrategyOptions | Authentica
   const settle = (result: CustomResult): Principal | null => toPrincipal(result, name);
   return {
     name,
+    ...(identity === undefined ? {} : { identity }),
     // Not `async`: a function that answers at once gets its verdict in the same tick.
     authenticate(credentials, context) {
       if (callbackStyle) {

@@ -15,10 +15,13 @@ afterEach(async () => {
 });
 
 let verifications = 0;
-const passwords = createCustomStrategy((c) => {
-  if (typeof c.username !== 'string') return null;
-  verifications++;
-  return c.password === 'secret' ? c.username : false;
+const passwords = createCustomStrategy({
+  authenticate: (c) => {
+    if (typeof c.username !== 'string') return null;
+    verifications++;
+    return c.password === 'secret' ? c.username : false;
+  },
+  identity: 'username',
 });
 
 async function setup(options: Partial<SocketIoGuardOptions> = {}) {

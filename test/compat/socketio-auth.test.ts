@@ -182,4 +182,25 @@ describe('portcullis/socketio-auth (the old module, on Socket.IO 4)', () => {
     await news;
     assert.equal(pendingNews, 0);
   });
+
+  it('counts failed passwords per user when told the identity field (new option)', async () => {
+    let checks = 0;
+    const counted: SocketioAuthConfig['authenticate'] = (socket, data, callback) => {
+      checks++;
+      return authenticate(socket, data, callback);
+    };
+    const fx = await setup({ authenticate: counted, identity: 'username' });
+    const attempt = async (data: Record<string, unknown>) => {
+      const c = fx.client();
+      await connected(c);
+      c.emit('authentication', data);
+      return Promise.race([
+        waitForEvent<{ message: string }>(c, 'unauthorized').then((r) => r.message),
+        waitForEvent(c, 'authenticated').then(() => 'ok'),
+      ]);
+    };
+    for (let i = 0; i < 10; i++) assert.equal(await attempt({ username: 'john', password: `guess-${i}` }), 'Authentication failure');
+    assert.equal(await attempt({ username: ' JOHN', password: 'secret' }), 'Too many requests');
+    assert.equal(checks, 10, 'the 11th attempt never reached authenticate');
+  });
 });

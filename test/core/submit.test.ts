@@ -42,9 +42,10 @@ const context: AttemptContext = {
   peerAuthorized: false,
   socket: undefined,
 };
-const users = createCustomStrategy((c) =>
-  c.user === 'alice' && c.password === 'secret' ? { id: 'alice' } : c.user === undefined ? null : false,
-);
+const users = createCustomStrategy({
+  authenticate: (c) => (c.user === 'alice' && c.password === 'secret' ? { id: 'alice' } : c.user === undefined ? null : false),
+  identity: 'user',
+});
 const guards: Guard[] = [];
 let next = 0;
 
@@ -86,6 +87,19 @@ describe('verdicts given at once', () => {
     assert.equal(conn.pending, true);
     assert.equal(conn.attempts, 0);
     assert.deepEqual(sent.closed, []);
+  });
+
+  it('takes no attempt slot for a verdict given at once: nothing is written for a success', async () => {
+    const store = createMemoryStore();
+    const tokens = createCustomStrategy((c) => (c.token === 'good' ? { id: 'svc' } : c.token === undefined ? null : false));
+    const { conn } = open({ strategies: [tokens], store });
+    assert.equal(conn.submitNow({ token: 'good' }, context), 'done');
+    assert.equal(conn.authenticated, true);
+    assert.equal(store.size, 0, 'no counter for an attempt that passed at once');
+    const refused = open({ strategies: [tokens], store });
+    assert.equal(refused.conn.submitNow({ token: 'bad' }, context), 'done');
+    assert.equal(store.size, 1, 'one failure counter, for the address only (no identity declared)');
+    await store.close();
   });
 
   it('refuses a principal revoked in the store at once', async () => {
@@ -135,14 +149,13 @@ describe('verdicts given later, the same ones', () => {
     await memory.close();
   });
 
-  it('counts a refusal as a failure before closing (lockout after the limit)', async () => {
+  it('counts a refusal as a failure before closing (lockout after the limit), at once on the memory store', async () => {
     const limits = { rateLimits: { failuresPerPrincipal: { max: 2, windowMs: 60_000 } } };
     const store = createMemoryStore();
     for (let i = 0; i < 2; i++) {
       const { conn, sent } = open({ ...limits, store });
-      const outcome = conn.submitNow({ user: 'alice', password: 'guess' }, context);
-      assert.ok(outcome instanceof Promise, 'the failure is counted in the store first');
-      await outcome;
+      // The attempt was reserved before verifying: the refusal keeps the slot, nothing left to count.
+      assert.equal(conn.submitNow({ user: 'alice', password: 'guess' }, context), 'done');
       assert.deepEqual(sent.closed, ['invalid_credentials']);
     }
     const { conn, sent } = open({ ...limits, store });
@@ -246,8 +259,7 @@ describe('pending bookkeeping only for connections that wait (deferHold)', () =>
     conn.hold();
     assert.deepEqual(guard.stats, { pending: 0, authenticated: 1 });
     const refused = openOne(true);
-    // Counting the failure goes through the store's promise API: held meanwhile, released by the verdict.
-    await refused.conn.submitNow({ user: 'alice', password: 'guess' }, context);
+    assert.equal(refused.conn.submitNow({ user: 'alice', password: 'guess' }, context), 'done');
     assert.equal(refused.conn.state, 'closed');
     refused.conn.hold();
     assert.equal(guard.stats.pending, 0);

@@ -171,6 +171,85 @@ export function storeConformance(name: string, options: ConformanceOptions, make
       );
     });
 
+    it('reserve takes slots up to max, then refuses with 0 without counting', async () => {
+      const s = await h.open();
+      assert.equal(await s.reserve('attempts', 3, h.ttlMs), 1);
+      // Later calls must not extend the window, whatever TTL they pass.
+      assert.equal(await s.reserve('attempts', 3, LONG_TTL), 2);
+      assert.equal(await s.reserve('attempts', 3, LONG_TTL), 3);
+      assert.equal(await s.reserve('attempts', 3, LONG_TTL), 0);
+      assert.equal(await s.reserve('attempts', 3, LONG_TTL), 0);
+      assert.equal(await s.get('attempts'), '3');
+      // A higher max on the same counter takes the next slot.
+      assert.equal(await s.reserve('attempts', 4, LONG_TTL), 4);
+      await h.expire(async () => (await s.get('attempts')) === undefined);
+      assert.equal(await s.reserve('attempts', 3, LONG_TTL), 1);
+    });
+
+    it(`reserve is atomic: ${CONCURRENCY} concurrent callers, exactly max slots`, async () => {
+      const [a, b] = await pair();
+      const counts = await Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => (i % 2 === 0 ? a : b).reserve('burst', 10, LONG_TTL)));
+      assert.deepEqual(
+        counts.filter((n) => n > 0).sort((x, y) => x - y),
+        Array.from({ length: 10 }, (_, i) => i + 1),
+      );
+      assert.equal(counts.filter((n) => n === 0).length, CONCURRENCY - 10);
+      assert.equal(await a.get('burst'), '10');
+    });
+
+    it('release gives a slot back and keeps the window; an empty counter is dropped, never created', async () => {
+      const [a, b] = await pair();
+      await b.release('none');
+      assert.equal(await a.get('none'), undefined);
+      assert.equal(await a.reserve('slots', 3, h.ttlMs), 1);
+      assert.equal(await a.reserve('slots', 3, LONG_TTL), 2);
+      assert.equal(await a.reserve('slots', 3, LONG_TTL), 3);
+      assert.equal(await a.reserve('slots', 3, LONG_TTL), 0);
+      await b.release('slots');
+      assert.equal(await a.get('slots'), '2');
+      assert.equal(await b.reserve('slots', 3, LONG_TTL), 3);
+      await a.release('slots');
+      // The window is the first one: released slots do not extend it.
+      await h.expire(async () => (await a.get('slots')) === undefined);
+      assert.equal(await a.reserve('slots', 3, LONG_TTL), 1);
+      await a.release('slots');
+      assert.equal(await b.get('slots'), undefined, 'released to 0: gone');
+      await a.release('slots');
+      await b.release('slots');
+      assert.equal(await a.get('slots'), undefined, 'never created by a release');
+      assert.equal(await a.reserve('slots', 1, LONG_TTL), 1);
+    });
+
+    it('concurrent reserves and releases never let more than max through at once', async () => {
+      const [a, b] = await pair();
+      // Every holder takes a slot, then gives it back: at most `max` hold one at any time.
+      let holding = 0;
+      let peak = 0;
+      let admitted = 0;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async (_, i) => {
+          const s = i % 2 === 0 ? a : b;
+          if ((await s.reserve('flow', 4, LONG_TTL)) === 0) return;
+          admitted++;
+          holding++;
+          peak = Math.max(peak, holding);
+          await s.get('flow');
+          holding--;
+          await s.release('flow');
+        }),
+      );
+      assert.ok(peak <= 4, `peak ${peak}`);
+      assert.ok(admitted >= 4, `admitted ${admitted}`);
+      assert.equal(await a.get('flow'), undefined, 'every slot given back');
+    });
+
+    it('reserve rejects a max that is not a positive integer', async () => {
+      const s = await h.open();
+      for (const max of [0, -1, 1.5, Number.NaN]) await assert.rejects(s.reserve('k', max, LONG_TTL), TypeError);
+      await assert.rejects(s.reserve('k', 1, 0), TypeError);
+      assert.equal(await s.get('k'), undefined);
+    });
+
     it('existsAny is true when any key is live', async () => {
       const s = await h.open();
       assert.equal(await s.existsAny([]), false);
@@ -298,6 +377,7 @@ export function storeConformance(name: string, options: ConformanceOptions, make
       await s.close();
       await assertUnavailable(s.setIfAbsent('k', 'v', LONG_TTL));
       await assertUnavailable(s.increment('k', LONG_TTL));
+      await assertUnavailable(s.reserve('k', 1, LONG_TTL));
       await s.close();
     });
   });

@@ -5,6 +5,7 @@ import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
 import type { Principal, Strategy } from '../../src/core/types.js';
 import { AuthError, type ErrorCode } from '../../src/errors.js';
 import { ANY_OF_PRIORITY, anyOf, firstOf } from '../../src/strategies/compose.js';
+import { createCustomStrategy } from '../../src/strategies/custom.js';
 import { createJwtStrategy } from '../../src/strategies/jwt.js';
 import { makeContext, refusal, run } from '../helpers/auth-context.js';
 import { connected, refused, startIo } from '../helpers/socket-io.js';
@@ -128,5 +129,20 @@ describe('anyOf over Socket.IO: HS256 service tokens or RS256 user tokens', () =
     await connected(fixture.client('/', { auth: { token: await token('HS256', 'svc', 60) } }));
     await connected(fixture.client('/', { auth: { token: await token('RS256', 'alice', 60) } }));
     assert.equal((await refused(fixture.client('/', { auth: { token: await token('RS256', 'alice', -60) } }))).data?.code, 'token_expired');
+  });
+});
+
+describe('the identity of a composite', () => {
+  it('is the first identity its members declare that the credentials name, and none when no member declares one', () => {
+    const byUser = createCustomStrategy({ authenticate: () => null, identity: 'username' });
+    const byEmail = createCustomStrategy({ authenticate: () => null, identity: { field: 'email', caseFold: false } });
+    const token = createCustomStrategy(() => null);
+    for (const combine of [firstOf, anyOf]) {
+      const both = combine(token, byUser, byEmail);
+      assert.equal(both.identity?.({ username: ' Alice ', email: 'x@example.com' }), 'alice');
+      assert.equal(both.identity?.({ email: ' X@example.com' }), 'X@example.com');
+      assert.equal(both.identity?.({ token: 'abc' }), undefined);
+      assert.equal(combine(token).identity, undefined);
+    }
   });
 });
