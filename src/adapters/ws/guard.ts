@@ -1,8 +1,9 @@
 /**
  * `createWsGuard`: the `ws` adapter. It runs in the HTTP server's `upgrade`
- * handler: Origin, TLS, the pending budget and upgrade-carried credentials are
- * checked before any `101` (a refusal is an HTTP response), then the socket is
- * either authenticated already or pending until its first `authenticate` frame.
+ * handler and hands every upgrade to the core's admission (Origin, TLS, budgets,
+ * handshake rate, upgrade-carried credentials) before any `101` (a refusal is an
+ * HTTP response); the verdict upgrades the socket authenticated, or pending until
+ * its first `authenticate` frame (`session.ts`).
  */
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
@@ -10,14 +11,13 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { WebSocketServer } from 'ws';
-import type { AttemptContext, Connection } from '../../core/connection.js';
+import { createAdmission, Expect } from '../../core/admission.js';
+import type { AttemptContext } from '../../core/connection.js';
 import type { Guard, RevokeTarget } from '../../core/guard.js';
 import { createGuard } from '../../core/guard.js';
 import { writeRefusal, writeStatus } from '../../core/http-refusal.js';
 import { describeError } from '../../core/logger.js';
-import { createOriginCheck } from '../../core/origin.js';
-import { createRequestResolver, headerValue, snapshotRequest } from '../../core/request.js';
-import { whenSettled } from '../../core/thenable.js';
+import { snapshotRequest } from '../../core/request.js';
 import type { Principal } from '../../core/types.js';
 import { AuthError, toAuthError } from '../../errors.js';
 import type { Hub } from './hub.js';
@@ -85,10 +85,9 @@ export interface WsGuard {
 /** Creates a `ws` guard. Throws `TypeError` on invalid options. */
 export function createWsGuard(options: WsGuardOptions): WsGuard {
   const cfg = resolveWsOptions(options);
-  const resolveAddress = createRequestResolver(options.trustedProxies === undefined ? {} : { trustedProxies: options.trustedProxies });
   const guard = createGuard(options);
-  const { clock, logger } = guard.options;
-  const checkOrigin = createOriginCheck(options, logger);
+  const admission = createAdmission(guard, options);
+  const { logger } = guard.options;
   const ownsWss = options.wss === undefined;
   const wss =
     options.wss ??
@@ -108,8 +107,11 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
 
   const host = {
     guard,
+    admission,
     hub,
     sessions,
+    closeTimeoutMs: cfg.closeTimeoutMs,
+    complete,
     announce(socket: WebSocket, principal: Principal, info: WsConnectionInfo) {
       for (const listener of [...listeners]) {
         try {
@@ -133,108 +135,62 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
       writeStatus(socket, 404);
       return;
     }
-    const started = clock.now();
-    const onRawError = (): void => {
-      socket.destroy();
-    };
-    socket.on('error', onRawError);
-    let ip = '';
-    const refuse = (err: unknown): void => {
-      const error = toAuthError(err);
-      guard.rejected(error, { phase: 'upgrade', transport: 'ws', namespace, ip, latencyMs: clock.now() - started });
-      writeRefusal(socket, error);
-    };
+    const address = admission.addressOf(req);
     let context: AttemptContext;
-    let upgradeCredentials: UpgradeCredentials;
+    let upgrade: UpgradeCredentials;
     try {
-      const address = resolveAddress(req);
-      ip = address.ip;
       if (closed) throw new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 });
+      // Checked before credentials, so a malformed request never consumes a one-time ticket.
       assertUpgradeRequest(req);
-      if (cfg.requireTls && !address.secure) throw new AuthError('tls_required');
-      checkOrigin(headerValue(req.headers.origin), req.headers.host, address.secure);
-      upgradeCredentials = takeUpgradeCredentials(req, cfg.ticketParam);
+      upgrade = takeUpgradeCredentials(req, cfg.ticketParam);
       context = snapshotRequest(req, address);
     } catch (err) {
-      refuse(err);
+      const error = toAuthError(err);
+      guard.rejected(error, { phase: 'upgrade', transport: 'ws', namespace, ip: address.ip });
+      socket.on('error', () => socket.destroy());
+      writeRefusal(socket, error);
       return;
     }
-    // The pending budget and the handshake rate per IP (counted in the store: at once
-    // in memory, asynchronously in Redis).
-    let admitted: Promise<void> | undefined;
-    try {
-      admitted = guard.admit(ip);
-    } catch (err) {
-      refuse(err);
-      return;
-    }
-    if (admitted === undefined) {
-      start(req, socket, head, namespace, ip, context, upgradeCredentials, onRawError, refuse);
-      return;
-    }
-    admitted.then(() => {
-      if (socket.destroyed) return;
-      if (closed) refuse(new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 }));
-      else start(req, socket, head, namespace, ip, context, upgradeCredentials, onRawError, refuse);
-    }, refuse);
-  }
-
-  /** Opens the connection, then upgrades at once or after verifying the upgrade's credentials. */
-  function start(
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    namespace: string,
-    ip: string,
-    context: AttemptContext,
-    { credentials, explicit }: UpgradeCredentials,
-    onRawError: () => void,
-    refuse: (err: unknown) => void,
-  ): void {
-    const id = randomUUID();
-    const session = new WsSession(host, id, ip, namespace, context, socket);
-    let conn: Connection;
-    try {
-      // Opening checks the pending budget. The socket counts against it, under its deadline
-      // (which also bounds the verification of upgrade credentials), once it has to wait.
-      conn = guard.open({ id, transport: 'ws', namespace, ip }, session, true);
-    } catch (err) {
-      refuse(err);
-      return;
-    }
-    session.conn = conn;
-    socket.off('error', onRawError);
-    sessions.add(session);
     // Credentials that travel with the upgrade: bearer protocol, ticket, Authorization, cookie, client certificate.
     const carried =
-      explicit || req.headers.authorization !== undefined || req.headers.cookie !== undefined || context.peerCertificate !== undefined;
-    if (cfg.mode === 'message' || (cfg.mode === 'auto' && !carried)) {
-      conn.hold();
-      complete(req, socket, head, session);
-      return;
-    }
-    // Only ambient credentials (a cookie, a certificate, an Authorization header) in auto
-    // mode: when no strategy recognises them, upgrade pending and wait for the first message.
-    const optional = cfg.mode === 'auto' && !explicit;
-    // Upgrades in this very tick when the strategy and the store answer at once.
-    whenSettled(
-      () => conn.submitNow(credentials, context, true, optional),
-      (outcome) => {
-        if (conn.authenticated || (outcome === 'missing' && conn.pending)) complete(req, socket, head, session);
+      upgrade.explicit ||
+      req.headers.authorization !== undefined ||
+      req.headers.cookie !== undefined ||
+      context.peerCertificate !== undefined;
+    const expect =
+      cfg.mode === 'message' || (cfg.mode === 'auto' && !carried)
+        ? Expect.Message
+        : // Only ambient credentials in auto mode: when no strategy recognises them, upgrade pending.
+          cfg.mode === 'auto' && !upgrade.explicit
+          ? Expect.Optional
+          : Expect.Credentials;
+    const id = randomUUID();
+    const session = new WsSession(host, id, address.ip, namespace, context, socket, req, head);
+    admission.admit(
+      {
+        id,
+        transport: 'ws',
+        namespace,
+        req,
+        address,
+        carrier: session,
+        phase: 'upgrade',
+        credentials: upgrade.credentials,
+        expect,
+        context,
       },
-      (err) => {
-        logger.error({ connectionId: id, ...describeError(err) }, 'portcullis: ws upgrade verification failed');
-        session.close(toAuthError(err));
-      },
+      session,
     );
-    // Still pending (waiting for the verdict or for a first message): counted from now on.
-    conn.hold();
   }
 
   /** Hands the socket to `ws` for the `101`; the session binds the WebSocket it creates. */
   function complete(req: IncomingMessage, socket: Duplex, head: Buffer, session: WsSession): void {
     if (socket.destroyed || !socket.writable) {
       session.abandon();
+      return;
+    }
+    if (closed) {
+      session.close(new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 }));
       return;
     }
     let bound = false;
