@@ -57,15 +57,16 @@ describe('Socket.IO: every new Engine.IO session passes admission, whatever its 
   it('refuses a foreign Origin on upgrades and polls that open a session with an empty or odd sid', async () => {
     const { fx, port } = await setup();
     // Engine.IO opens a new session for each of these (its sid is absent or empty once parsed).
-    for (const q of ['sid=', 'sid=&sid=', 'xsid=1&sid=', 'sid=&EIO=4']) {
+    for (const q of ['sid=', 'xsid=1&sid=', 'sid=&EIO=4']) {
       const status = await rawUpgradeStatus(port, `/socket.io/?EIO=4&transport=websocket&${q}`, { Origin: EVIL });
       assert.equal(status, 403, q);
     }
     assert.equal(await rawUpgradeStatus(port, '/socket.io/?sid=&EIO=4&transport=websocket', { Origin: EVIL }), 403);
     assert.equal(await rawUpgradeStatus(port, '/socket.io/?EIO=4&transport=websocket#&sid=abc', { Origin: EVIL }), 403);
     assert.equal(await pollStatus(fx.url, 'EIO=4&transport=polling&sid=', { Origin: EVIL }), 403);
-    // Whatever else a sid looks like, a foreign page never gets a session: refused here or by Engine.IO (unknown sid).
-    for (const q of ['sid=abc&sid=', '%73id=', '%73id=abc', 'sid=%00', 'sid=abc']) {
+    // Whatever else a sid looks like (releases parse repeated ones differently), a foreign page never gets a
+    // session: refused here, or by Engine.IO itself (unknown sid).
+    for (const q of ['sid=&sid=', 'sid=abc&sid=', '%73id=', '%73id=abc', 'sid=%00', 'sid=abc']) {
       const status = await rawUpgradeStatus(port, `/socket.io/?EIO=4&transport=websocket&${q}`, { Origin: EVIL });
       assert.notEqual(status, 101, q);
     }
