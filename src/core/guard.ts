@@ -51,21 +51,17 @@ export interface Guard {
   /** Verifies raw credentials (sanitised first) through the strategies. Throws `AuthError`. */
   verify(raw: unknown, context: AuthContext): Promise<Verified>;
   /**
-   * Opens a pending connection (counting it against the pending budget and starting
-   * its deadline), or throws `rate_limited` when the pending budget is spent.
-   *
-   * With `deferHold`, the connection is only counted and given a deadline once it
-   * has to wait: its verification goes asynchronous, or the caller calls
-   * `conn.hold()` (which it must do, in the same tick, whenever its attempt to
-   * decide at once left the connection pending). A connection decided in the tick
-   * it opened never waits, so it never touches the pending bookkeeping.
+   * @internal Opens a pending connection (checking the pending budget), or throws
+   * `rate_limited`. Used by `admission.ts`, which decides in the same tick when it
+   * can: with `deferHold` the connection is counted and given its deadline only
+   * once it has to wait (`conn.hold()`). Adapters call the admission, not this.
    */
   open(init: ConnectionInit, driver: ConnectionDriver, deferHold?: boolean): Connection;
   /** Checks the pending budget for `ip` without opening anything. Throws `rate_limited`. */
   checkPendingBudget(ip: string): void;
   /**
-   * Counts a new connection attempt from `ip` against the handshake rate and checks
-   * the pending budget; call it before the upgrade. Throws (or rejects with)
+   * @internal Counts a new connection attempt from `ip` against the handshake rate and checks
+   * the pending budget (the admission's preflight and `admit` call it). Throws (or rejects with)
    * `rate_limited`, or `unavailable` when the store is down. `pendingBudget: false` skips the budget
    * check, for a caller that already opened the connection (which checked it).
    * Returns `undefined` when everything was decided at once (an in-process store),

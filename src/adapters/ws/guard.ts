@@ -20,7 +20,8 @@ import { describeError } from '../../core/logger.js';
 import { snapshotRequest } from '../../core/request.js';
 import type { Principal } from '../../core/types.js';
 import { AuthError, toAuthError } from '../../errors.js';
-import type { Hub } from './hub.js';
+import type { WsConnectionListener, WsGuard } from './api.js';
+import { kHandleAt } from './api.js';
 import { createHub } from './hub.js';
 import type { WsGuardOptions } from './options.js';
 import { resolveWsOptions } from './options.js';
@@ -28,59 +29,6 @@ import type { WsConnectionInfo } from './session.js';
 import { WsSession } from './session.js';
 import type { UpgradeCredentials } from './upgrade.js';
 import { assertUpgradeRequest, pathnameOf, takeUpgradeCredentials } from './upgrade.js';
-
-/** Listener of the `connection` event: an authenticated socket for the application. */
-export type WsConnectionListener = (ws: WebSocket, principal: Principal, info: WsConnectionInfo) => void;
-
-/** Live counts of a `ws` guard. */
-export interface WsGuardStats {
-  /** Upgrades not completed yet (credentials being verified, no WebSocket yet); counted in `pending` too. */
-  readonly upgrading: number;
-  /** Pending connections: upgrading, or upgraded and waiting for their first `authenticate` frame. */
-  readonly pending: number;
-  /** Authenticated sockets. */
-  readonly authenticated: number;
-  /** Sockets the guard still tracks (pending, authenticated and closing). */
-  readonly sockets: number;
-}
-
-/** @internal Lets `createWsRouter` pass the matched route as the namespace. */
-export const kHandleAt: unique symbol = Symbol('portcullis.ws.handleAt');
-
-/** A guarded `ws` endpoint. */
-export interface WsGuard {
-  /** The transport-agnostic guard (stats, connections, verification). */
-  readonly guard: Guard;
-  /** Authenticated sockets, by principal and room. */
-  readonly hub: Hub;
-  /** The `ws` server performing upgrades. */
-  readonly wss: WebSocketServer;
-  /** The path this guard serves, if restricted to one. */
-  readonly path: string | undefined;
-  readonly stats: WsGuardStats;
-  /** The `upgrade` handler: `server.on('upgrade', wsGuard.handleUpgrade)` (bound; safe to pass around). */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /**
-   * Listens for `upgrade` on `server`; returns a function that stops listening.
-   * With a `path`, upgrades for other paths are answered `404` when this is the
-   * server's only `upgrade` listener, and left alone otherwise (Socket.IO or
-   * another guard on the same server answers them).
-   */
-  attach(server: HttpServer | HttpsServer): () => void;
-  /** `connection`: fired once per socket, only after it authenticated. */
-  on(event: 'connection', listener: WsConnectionListener): this;
-  off(event: 'connection', listener: WsConnectionListener): this;
-  /**
-   * Revokes on every node sharing the store (see `Guard.revoke`): matching sockets
-   * close with `4403 revoked`, and the same credentials are refused for `ttlMs`.
-   * Resolves how many local sockets closed.
-   */
-  revoke(target: RevokeTarget, options?: { ttlMs?: number }): Promise<number>;
-  /** Refuses new upgrades (503), closes every socket (1001), stops timers. */
-  close(): Promise<void>;
-  /** @internal */
-  [kHandleAt](req: IncomingMessage, socket: Duplex, head: Buffer, route: string | undefined): void;
-}
 
 /** Creates a `ws` guard. Throws `TypeError` on invalid options. */
 export function createWsGuard(options: WsGuardOptions): WsGuard {
@@ -111,7 +59,10 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
     hub,
     sessions,
     closeTimeoutMs: cfg.closeTimeoutMs,
-    complete,
+    wss,
+    get closed() {
+      return closed;
+    },
     announce(socket: WebSocket, principal: Principal, info: WsConnectionInfo) {
       for (const listener of [...listeners]) {
         try {
@@ -183,30 +134,6 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
     );
   }
 
-  /** Hands the socket to `ws` for the `101`; the session binds the WebSocket it creates. */
-  function complete(req: IncomingMessage, socket: Duplex, head: Buffer, session: WsSession): void {
-    if (socket.destroyed || !socket.writable) {
-      session.abandon();
-      return;
-    }
-    if (closed) {
-      session.close(new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 }));
-      return;
-    }
-    let bound = false;
-    try {
-      wss.handleUpgrade(req, socket, head, (client) => {
-        bound = true;
-        session.bind(client);
-      });
-    } catch (err) {
-      logger.error({ connectionId: session.id, ...describeError(err) }, 'portcullis: ws handleUpgrade threw');
-      socket.destroy();
-    }
-    // `ws` refused (socket gone, server closing) without calling back: nothing will ever bind.
-    if (!bound && (socket.destroyed || !socket.writable)) session.abandon();
-  }
-
   const api: WsGuard = {
     guard,
     hub,
@@ -263,3 +190,6 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
   };
   return api;
 }
+
+export type { WsConnectionListener, WsGuard, WsGuardStats } from './api.js';
+export { kHandleAt } from './api.js';

@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import type { Admission, AdmissionDriver, AdmissionOutcome } from '../../core/admission.js';
 import type { TimerHandle } from '../../core/clock.js';
 import type { AttemptContext, AuthenticatedPayload, Connection } from '../../core/connection.js';
@@ -43,8 +43,10 @@ export interface SessionHost {
   readonly admission: Admission;
   /** How long a closing socket may take to answer the close handshake, in ms, before it is destroyed. */
   readonly closeTimeoutMs: number;
-  /** Completes the upgrade of an admitted session (authenticated or pending). */
-  complete(req: IncomingMessage, socket: Duplex, head: Buffer, session: WsSession): void;
+  /** The `ws` server performing upgrades. */
+  readonly wss: WebSocketServer;
+  /** True once the guard is closed (no more upgrades). */
+  readonly closed: boolean;
   readonly hub: HubInternals;
   /** Live sessions; a session removes itself when its socket closes. */
   readonly sessions: Set<WsSession>;
@@ -196,7 +198,31 @@ export class WsSession implements AdmissionDriver {
     this.#upgrade = undefined;
     const raw = this.#raw;
     if (outcome === 'gone' || upgrade === undefined || raw === undefined) return;
-    this.#host.complete(upgrade.req, raw, upgrade.head, this);
+    this.#complete(upgrade.req, raw, upgrade.head);
+  }
+
+  /** Hands the socket to `ws` for the `101`; `bind` takes the WebSocket it creates. */
+  #complete(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (socket.destroyed || !socket.writable) {
+      this.abandon();
+      return;
+    }
+    if (this.#host.closed) {
+      this.close(new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 }));
+      return;
+    }
+    let bound = false;
+    try {
+      this.#host.wss.handleUpgrade(req, socket, head, (client) => {
+        bound = true;
+        this.bind(client);
+      });
+    } catch (err) {
+      this.#host.guard.options.logger.error({ connectionId: this.id, ...describeError(err) }, 'portcullis: ws handleUpgrade threw');
+      socket.destroy();
+    }
+    // `ws` refused (socket gone, server closing) without calling back: nothing will ever bind.
+    if (!bound && (socket.destroyed || !socket.writable)) this.abandon();
   }
 
   admit(): void {
