@@ -21,7 +21,7 @@ import { createOriginCheck } from './origin.js';
 import type { ClientAddress } from './request.js';
 import { createRequestResolver, headerValue } from './request.js';
 import { whenSettled } from './thenable.js';
-import type { Transport } from './types.js';
+import type { Principal, Transport } from './types.js';
 
 /** The transport checks of an admission (the adapters' options of the same names). */
 export interface AdmissionOptions extends Pick<OriginCheckOptions, 'allowNull' | 'requireOrigin'> {
@@ -96,6 +96,16 @@ export interface Admission {
   admit(request: AdmissionRequest, driver: AdmissionDriver): void;
   /** An authentication message (first one, or a refresh) on an open connection. */
   authenticate(conn: Connection, raw: unknown, context: AttemptContext): void;
+  /**
+   * Resumes a session the transport restored on its own (Socket.IO connection state
+   * recovery with `skipMiddlewares`) with its `principal`, checked for expiry and
+   * revocation before the restore. `undefined` when it cannot be opened (budget).
+   */
+  resume(
+    request: Pick<AdmissionRequest, 'id' | 'transport' | 'namespace' | 'address' | 'socket'>,
+    principal: Principal,
+    driver: AdmissionDriver,
+  ): Connection | undefined;
 }
 
 /** Creates the admission of `guard` with the transport checks of `options`. */
@@ -231,5 +241,24 @@ export function createAdmission(guard: Guard, options: AdmissionOptions): Admiss
     );
   }
 
-  return { addressOf, preflight, admit, authenticate };
+  function resume(
+    r: Pick<AdmissionRequest, 'id' | 'transport' | 'namespace' | 'address' | 'socket'>,
+    principal: Principal,
+    driver: AdmissionDriver,
+  ): Connection | undefined {
+    try {
+      const conn = guard.open(
+        { id: r.id, transport: r.transport, namespace: r.namespace, ip: r.address.ip, socket: r.socket },
+        driver,
+        true,
+      );
+      driver.opened(conn);
+      conn.accept(principal, 'handshake', 'recovery', guard.clock.now());
+      return conn;
+    } catch {
+      return undefined;
+    }
+  }
+
+  return { addressOf, preflight, admit, authenticate, resume };
 }

@@ -125,16 +125,14 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   function adoptRecovered(socket: Socket): Connection | undefined {
     const principal = socket.data?.principal as unknown;
     if (!isPrincipal(principal)) return undefined;
-    const driver = new SocketIoDriver(socket, undefined, config);
-    try {
-      const ip = admission.addressOf(socket.request).ip;
-      const conn = guard.open({ id: socket.id, transport: 'socket.io', namespace: socket.nsp.name, ip, socket }, driver, true);
-      driver.opened(conn);
-      conn.accept(principal, 'handshake', 'recovery', guard.clock.now());
-      return conn;
-    } catch {
-      return undefined;
-    }
+    const request = {
+      id: socket.id,
+      transport: 'socket.io',
+      namespace: socket.nsp.name,
+      address: admission.addressOf(socket.request),
+      socket,
+    } as const;
+    return admission.resume(request, principal, new SocketIoDriver(socket, undefined, config));
   }
 
   const wiring = createNamespaceWiring(server, guard, middleware, onConnect);
