@@ -115,8 +115,9 @@ export function createAdmission(guard: Guard, options: AdmissionOptions): Admiss
   const addressOf = createRequestResolver({ trustedProxies: options.trustedProxies ?? [] });
   const requireTls = options.requireTls ?? false;
   if (typeof requireTls !== 'boolean') throw new TypeError('portcullis: requireTls must be a boolean');
-  /** Requests that passed this admission's preflight (weakly: nothing outlives its request). */
-  const preflighted = new WeakSet<IncomingMessage>();
+  /** Marks the requests that passed this admission's preflight (a property: nothing outlives its request). */
+  const kPreflighted = Symbol('portcullis.preflighted');
+  type Marked = IncomingMessage & { [kPreflighted]?: true };
 
   /** Origin and TLS: synchronous, cheap. Throws `AuthError`. */
   const checkTransport = (req: IncomingMessage, address: ClientAddress): void => {
@@ -139,11 +140,11 @@ export function createAdmission(guard: Guard, options: AdmissionOptions): Admiss
       return report(err);
     }
     if (rate === undefined) {
-      preflighted.add(req);
+      (req as Marked)[kPreflighted] = true;
       return undefined;
     }
     return rate.then(() => {
-      preflighted.add(req);
+      (req as Marked)[kPreflighted] = true;
     }, report);
   }
 
@@ -203,7 +204,7 @@ export function createAdmission(guard: Guard, options: AdmissionOptions): Admiss
     let rate: Promise<void> | undefined;
     try {
       // A request that passed this admission's preflight was checked already; any other is checked here.
-      const checked = preflighted.has(r.req);
+      const checked = (r.req as Marked)[kPreflighted] === true;
       if (!checked) checkTransport(r.req, r.address);
       conn = guard.open(
         { id: r.id, transport: r.transport, namespace: r.namespace, ip: r.address.ip, socket: r.socket, carrier: r.carrier },

@@ -8,7 +8,7 @@
  * ones: a slot is taken before any verification starts.
  */
 
-/** The slots of every transport connection, held weakly (nothing outlives the transport). */
+/** The slots of every transport connection (nothing outlives the transport). */
 export interface TransportAttempts {
   /** Takes a slot for an attempt on `carrier`; false when none is left (refuse it, close the transport). */
   reserve(carrier: object): boolean;
@@ -20,25 +20,35 @@ export interface TransportAttempts {
   spent(carrier: object): boolean;
 }
 
+/**
+ * The count lives on the carrier itself (a symbol property: cheaper on the
+ * handshake path than a `WeakMap`, and gone with the carrier), shared by every
+ * guard that sees the same transport connection.
+ */
+const kUsed = Symbol('portcullis.transportAttempts');
+type Carrier = { [kUsed]?: number };
+
 /** Creates the bookkeeping for at most `max` refused or in-flight attempts per transport connection. */
 export function createTransportAttempts(max: number): TransportAttempts {
-  const used = new WeakMap<object, number>();
   return {
     reserve(carrier) {
-      const n = used.get(carrier) ?? 0;
+      const c = carrier as Carrier;
+      const n = c[kUsed] ?? 0;
       if (n >= max) return false;
-      used.set(carrier, n + 1);
+      c[kUsed] = n + 1;
       return true;
     },
     release(carrier) {
-      const n = used.get(carrier) ?? 0;
-      if (n > 0) used.set(carrier, n - 1);
+      const c = carrier as Carrier;
+      const n = c[kUsed] ?? 0;
+      if (n > 0) c[kUsed] = n - 1;
     },
     refused(carrier) {
-      used.set(carrier, Math.min(max, (used.get(carrier) ?? 0) + 1));
+      const c = carrier as Carrier;
+      c[kUsed] = Math.min(max, (c[kUsed] ?? 0) + 1);
     },
     spent(carrier) {
-      return (used.get(carrier) ?? 0) >= max;
+      return ((carrier as Carrier)[kUsed] ?? 0) >= max;
     },
   };
 }
