@@ -184,12 +184,19 @@ export function createAdmission(guard: Guard, options: AdmissionOptions): Admiss
       driver.settled(conn, 'pending');
       return;
     }
-    const waiting = whenSettled(
-      () => conn.submitNow(r.credentials, r.context, true, r.expect === Expect.Optional),
-      (outcome) => settle(conn, driver, outcome),
-      (err) => failed(conn, err),
-    );
-    if (!waiting) return;
+    // No closure on the path that answers at once.
+    let outcome: SubmitOutcome | Promise<SubmitOutcome>;
+    try {
+      outcome = conn.submitNow(r.credentials, r.context, true, r.expect === Expect.Optional);
+      if (!(outcome instanceof Promise)) {
+        settle(conn, driver, outcome);
+        return;
+      }
+    } catch (err) {
+      failed(conn, err);
+      return;
+    }
+    outcome.then((o) => settle(conn, driver, o)).then(undefined, (err: unknown) => failed(conn, err));
     // Not decided at once: from now on it counts against the pending budget, under its deadline.
     conn.hold();
     if (!watched) driver.waiting?.(conn);
