@@ -14,6 +14,11 @@
  * place); `onNamespace` attaches the guard to the namespace (no engine-level preflight);
  * `features` makes the stateful variant also do, by hand, what a guarded HS256 handshake does beyond that floor.
  * Times are µs of server CPU per handshake (user, system) and the GC pauses within.
+ *
+ * Two source trees head to head (before/after a change): check the old commit out elsewhere and name it, e.g.
+ *   git worktree add ../base <commit> && BENCH_REFERENCE_ROOT=../base node --import tsx bench/experiment.ts \
+ *     --strategy=jwt-hs256 --variant-a=portcullis --guard-a='{}' --guard='{}'
+ * (the `reference` side then runs the other tree's build); without it, the same command is the A/A floor.
  */
 import { parseArgs } from 'node:util';
 import { connect, userAddress } from './lib/attempt.js';

@@ -4,7 +4,7 @@
  * deadline on every call. Every child started here is killed when the load
  * process exits, whatever the reason.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { CpuSample, HeapSample, Ready, Reply, Request, ServerConfig, ServerStats } from '../servers/protocol.js';
 import { ensureBuilt } from './build.js';
@@ -48,13 +48,32 @@ export interface ServerHandle {
   stop(): Promise<void>;
 }
 
+const otherBuilds = new Map<string, string>();
+
+/** The compiled build of the checkout at `dir` (built there, by its own `build.ts`, if needed). */
+function buildOf(dir: string): string {
+  let built = otherBuilds.get(dir);
+  if (built === undefined) {
+    const script = "import('./bench/lib/build.ts').then((m) => process.stdout.write(m.ensureBuilt()))";
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: dir, encoding: 'utf8', timeout: 300_000 });
+    if (result.status !== 0 || result.stdout === '') throw new Error(`bench: could not build ${dir}: ${result.stderr}`);
+    built = result.stdout.trim();
+    otherBuilds.set(dir, built);
+  }
+  return built;
+}
+
 /**
  * Starts `bench/servers/<script>` (compiled, see `build.ts`) with `config` and
  * waits until it listens.
  */
 export async function startServer(script: string, config: ServerConfig): Promise<ServerHandle> {
   hookExit();
-  const file = join(ensureBuilt(), 'bench', 'servers', script.replace(/\.ts$/, '.js'));
+  // BENCH_REFERENCE_ROOT: another checkout (e.g. the commit before a change) whose build runs the `reference`
+  // side, so `experiment.ts --variant-a=portcullis` compares two source trees head to head in one run.
+  const reference = process.env.BENCH_REFERENCE_ROOT;
+  const root = config.name === 'reference' && reference !== undefined && reference !== '' ? buildOf(reference) : ensureBuilt();
+  const file = join(root, 'bench', 'servers', script.replace(/\.ts$/, '.js'));
   const child = fork(file, [], {
     // BENCH_NODE_ARGS adds flags to every server (e.g. `--cpu-prof` to profile one run).
     execArgv: ['--expose-gc', ...(process.env.BENCH_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? [])],

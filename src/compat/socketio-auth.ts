@@ -12,8 +12,9 @@
  * client's ack; `authenticated` is sent only after `postAuthenticate` finished.
  */
 import type { Namespace, Server, Socket } from 'socket.io';
+import { eachNamespace } from '../adapters/socket.io/namespaces.js';
 import type { SocketIoGuard } from '../adapters/socket.io.js';
-import { createSocketIoGuard, eachNamespace } from '../adapters/socket.io.js';
+import { createSocketIoGuard } from '../adapters/socket.io.js';
 import type { Clock } from '../core/clock.js';
 import type { IdentityDeclaration } from '../core/identity.js';
 import { identityReader } from '../core/identity.js';

@@ -29,6 +29,11 @@ export interface ConnectionDriver {
   refreshFailed?(error: AuthError): void;
   /** Sends the refusal (`unauthorized` / close code) and closes the transport. */
   close(error: AuthError): void;
+  /**
+   * Closes the whole transport connection (an Engine.IO connection carries other
+   * sockets): called after `close` once its attempts are spent (`maxAttemptsPerTransport`).
+   */
+  closeTransport?(): void;
 }
 
 /** Context fields an adapter supplies for one attempt; the guard adds the rest. */
@@ -44,6 +49,8 @@ export interface ConnectionInit {
   readonly ip: string;
   /** The transport's socket object, exposed to hooks as `connection.socket`. */
   readonly socket?: unknown;
+  /** The transport connection carrying this one (attempts are bounded per carrier, see `maxAttemptsPerTransport`). */
+  readonly carrier?: object;
 }
 
 /** How a submission ended: a verdict was sent (or the message ignored), or optional credentials were absent. */
@@ -66,6 +73,8 @@ export class Connection implements ConnectionInfo {
   /** @internal The next deadline: the auth timeout while pending, then the expiry warning, then the expiry. */
   deadline: Deadline | undefined = undefined;
   /** @internal */ ipKey: string;
+  /** @internal The transport connection carrying this one, if the adapter named it. */
+  readonly carrier: object | undefined;
   readonly #guard: GuardInternals;
   readonly #driver: ConnectionDriver;
   #closeReported = false;
@@ -80,6 +89,7 @@ export class Connection implements ConnectionInfo {
     this.namespace = init.namespace;
     this.ip = init.ip;
     this.socket = init.socket;
+    this.carrier = init.carrier;
     this.ipKey = ipKey;
     this.openedAt = guard.clock.now();
   }
@@ -140,9 +150,15 @@ export class Connection implements ConnectionInfo {
     // One verification at a time: a second message while one is in flight gets no verdict.
     if (this.inFlight) return 'done';
     const phase: AuthPhase = this.state === ConnectionState.Authenticated ? 'refresh' : handshake ? 'handshake' : 'message';
+    const carrier = this.carrier;
     if (++this.attempts > this.#guard.options.maxAttemptsPerConnection) {
-      this.#guard.reportRejected(this, new AuthError('rate_limited', { detail: 'attempts per connection' }), phase, 0);
-      this.#fail(new AuthError('rate_limited', { detail: 'attempts per connection' }), true);
+      if (carrier !== undefined) this.#guard.attempts.refused(carrier);
+      this.#overLimit('attempts per connection', phase);
+      return 'done';
+    }
+    // A slot of the transport connection's bound, taken before anything is verified.
+    if (carrier !== undefined && !this.#guard.attempts.reserve(carrier)) {
+      this.#overLimit('attempts per transport connection', phase);
       return 'done';
     }
     this.inFlight = true;
@@ -162,6 +178,12 @@ export class Connection implements ConnectionInfo {
       );
     }
     return this.#verified(result, phase, optional, started);
+  }
+
+  #overLimit(detail: string, phase: AuthPhase): void {
+    const error = new AuthError('rate_limited', { detail });
+    this.#guard.reportRejected(this, error, phase, 0);
+    this.#fail(error, true);
   }
 
   /** Verification passed: checks the refresh rules, runs the hook, then accepts. */
@@ -195,6 +217,8 @@ export class Connection implements ConnectionInfo {
       this.#fail(error, true);
       return 'done';
     }
+    // An accepted attempt gives its slot of the transport's bound back.
+    if (this.carrier !== undefined) this.#guard.attempts.release(this.carrier);
     // The socket may have closed while we verified or ran the hook: `accept` then refuses the transition.
     this.accept(principal, phase, strategy, started);
     return 'done';
@@ -207,6 +231,7 @@ export class Connection implements ConnectionInfo {
     const error = toAuthError(err);
     if (optional && error.code === 'credentials_required' && this.state === ConnectionState.Pending) {
       this.attempts--;
+      if (this.carrier !== undefined) this.#guard.attempts.release(this.carrier);
       this.#guard.hold(this);
       return 'missing';
     }
@@ -214,6 +239,7 @@ export class Connection implements ConnectionInfo {
     if (
       phase === 'refresh' &&
       !this.#guard.options.closeOnFailedRefresh &&
+      (this.carrier === undefined || !this.#guard.attempts.spent(this.carrier)) &&
       this.#driver.refreshFailed !== undefined &&
       error.code !== 'revoked'
     ) {
@@ -275,6 +301,10 @@ export class Connection implements ConnectionInfo {
         this.#driver.close(error);
       } catch (err) {
         this.#guard.options.logger.error({ connectionId: this.id, ...describeError(err) }, 'portcullis: driver.close threw');
+      }
+      // Its attempts spent, the transport connection goes too: no more CONNECTs over it.
+      if (this.carrier !== undefined && this.#driver.closeTransport !== undefined && this.#guard.attempts.spent(this.carrier)) {
+        this.#driver.closeTransport();
       }
     }
     this.closed(error.code);

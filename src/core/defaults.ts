@@ -15,6 +15,8 @@ export const DEFAULTS = Object.freeze({
   expiringLeadMs: 30_000,
   /** Consecutive unsuccessful authentication messages per connection. */
   maxAttemptsPerConnection: 5,
+  /** Refused or in-flight attempts per transport connection (Engine.IO connection, WebSocket); then it is closed. */
+  maxAttemptsPerTransport: 20,
   /** Pending connections per guard. */
   maxPending: 10_000,
   /** Pending connections per client IP (IPv6 by /64). */
@@ -51,5 +53,5 @@ export const DEFAULTS = Object.freeze({
    * pending (outside the hub, under `timeoutMs` and the pending budgets). `'upgrade'`
    * is the strict choice when every client sends credentials with the upgrade.
    */
-  ws: Object.freeze({ mode: 'auto', maxPayload: 65_536, ticketParam: 'ticket' }),
+  ws: Object.freeze({ mode: 'auto', maxPayload: 65_536, ticketParam: 'ticket', closeTimeoutMs: 1000 }),
 } as const);

@@ -1,45 +1,46 @@
 /**
- * The guard: the transport-agnostic heart of portcullis. It verifies credentials
- * through the strategies, owns every connection's state, the shared deadline
- * queue (auth deadlines, expiry warnings, expiry), the pending budget, the
- * principal index used by revocation, hooks, audit and logging.
+ * The guard: the transport-agnostic heart of portcullis. It owns every
+ * connection's state and assembles the parts a reader finds in their own files:
+ * the pending budget (`pending-budget.ts`), verification (`verification.ts`), the
+ * principal index (`principal-index.ts`), audit (`audit.ts`), revocation wiring
+ * (`revocation.ts`), attempts per transport connection (`transport-attempts.ts`),
+ * and the shared deadline queue (auth deadlines, expiry warnings, expiry).
+ * Admission of new connections (`admission.ts`) is built on top of it.
  *
  * Adapters create one guard per Socket.IO namespace or `ws` path.
  */
-import { AuthError, isAuthError, toAuthError } from '../errors.js';
+import { AuthError, isAuthError } from '../errors.js';
 import { createMemoryStore } from '../stores/memory.js';
+import type { RejectedAt } from './audit.js';
+import { createAudit } from './audit.js';
 import type { Clock } from './clock.js';
 import type { ConnectionDriver, ConnectionInit } from './connection.js';
 import { Connection } from './connection.js';
-import type { DeadlineQueue } from './deadlines.js';
 import { createDeadlineQueue } from './deadlines.js';
 import type { AuditEvent, CloseReason, ConnectionInfo } from './hooks.js';
 import { ipKey } from './ip.js';
-import type { RateLimiter } from './limits.js';
 import { createRateLimiter } from './limits.js';
-import { describeError, scrubError, silentLogger } from './logger.js';
+import { describeError } from './logger.js';
 import type { GuardOptions, ResolvedGuardOptions } from './options.js';
 import { resolveGuardOptions } from './options.js';
+import { createPendingBudget } from './pending-budget.js';
+import { createPrincipalIndex } from './principal-index.js';
 import type { Revocations, RevokeTarget } from './revocation.js';
 import { checkTarget, createRevocations } from './revocation.js';
-import { sanitizeCredentials } from './sanitize.js';
 import type { ConnectionState } from './state-machine.js';
-import { isThenable } from './thenable.js';
-import type { AuthContext, AuthPhase, Credentials, Principal, Store, Strategy, Transport } from './types.js';
+import type { TransportAttempts } from './transport-attempts.js';
+import { createTransportAttempts } from './transport-attempts.js';
+import type { AuthContext, AuthPhase, Principal, Store } from './types.js';
+import type { Verified } from './verification.js';
+import { createVerifier } from './verification.js';
 
 export type { RevokeTarget } from './revocation.js';
+export type { Verified } from './verification.js';
 
 /** Live counts. */
 export interface GuardStats {
   readonly pending: number;
   readonly authenticated: number;
-}
-
-/** The outcome of a verification. */
-export interface Verified {
-  readonly principal: Principal;
-  /** The name of the strategy that admitted the credentials. */
-  readonly strategy: string;
 }
 
 /** The public face of a guard. */
@@ -50,21 +51,17 @@ export interface Guard {
   /** Verifies raw credentials (sanitised first) through the strategies. Throws `AuthError`. */
   verify(raw: unknown, context: AuthContext): Promise<Verified>;
   /**
-   * Opens a pending connection (counting it against the pending budget and starting
-   * its deadline), or throws `rate_limited` when the pending budget is spent.
-   *
-   * With `deferHold`, the connection is only counted and given a deadline once it
-   * has to wait: its verification goes asynchronous, or the caller calls
-   * `conn.hold()` (which it must do, in the same tick, whenever its attempt to
-   * decide at once left the connection pending). A connection decided in the tick
-   * it opened never waits, so it never touches the pending bookkeeping.
+   * @internal Opens a pending connection (checking the pending budget), or throws
+   * `rate_limited`. Used by `admission.ts`, which decides in the same tick when it
+   * can: with `deferHold` the connection is counted and given its deadline only
+   * once it has to wait (`conn.hold()`). Adapters call the admission, not this.
    */
   open(init: ConnectionInit, driver: ConnectionDriver, deferHold?: boolean): Connection;
   /** Checks the pending budget for `ip` without opening anything. Throws `rate_limited`. */
   checkPendingBudget(ip: string): void;
   /**
-   * Counts a new connection attempt from `ip` against the handshake rate and checks
-   * the pending budget; call it before the upgrade. Throws (or rejects with)
+   * @internal Counts a new connection attempt from `ip` against the handshake rate and checks
+   * the pending budget (the admission's preflight and `admit` call it). Throws (or rejects with)
    * `rate_limited`, or `unavailable` when the store is down. `pendingBudget: false` skips the budget
    * check, for a caller that already opened the connection (which checked it).
    * Returns `undefined` when everything was decided at once (an in-process store),
@@ -84,10 +81,9 @@ export interface Guard {
   /** Resolves once the guard listens for cluster revocations. */
   readonly ready: Promise<void>;
   /** Reports a refusal that happened before any connection existed (upgrade, handshake). */
-  rejected(
-    error: AuthError,
-    where: { phase: AuthPhase | 'upgrade'; transport: Transport; namespace: string; ip: string; connectionId?: string; latencyMs?: number },
-  ): void;
+  rejected(error: AuthError, where: RejectedAt): void;
+  /** @internal Attempts per transport connection (see `maxAttemptsPerTransport`). */
+  readonly attempts: TransportAttempts;
   /** Live connections. */
   connections(): IterableIterator<ConnectionInfo>;
   readonly stats: GuardStats;
@@ -95,7 +91,7 @@ export interface Guard {
   close(): Promise<void>;
 }
 
-/** What a {@link Connection} needs from its guard (not part of the API: no entry point exports it). */
+/** What a {@link Connection} needs from its guard (not part of the public API; exported for the declarations). */
 export interface GuardInternals {
   readonly options: ResolvedGuardOptions;
   readonly store: Store;
@@ -116,36 +112,8 @@ export interface GuardInternals {
   readonly auditing: boolean;
   /** True when a revocation seen in the last minute covers `principal`. */
   recentlyRevoked(principal: Principal): boolean;
-}
-
-/**
- * Principal index: a key maps to its one connection, or to a set once a second
- * connection shares it (most users have one socket: no `Set` per socket).
- */
-type Index = Map<string, Connection | Set<Connection>>;
-
-function addToIndex(index: Index, key: string | undefined, conn: Connection): void {
-  if (key === undefined) return;
-  const entry = index.get(key);
-  if (entry === undefined) index.set(key, conn);
-  else if (entry instanceof Set) entry.add(conn);
-  else if (entry !== conn) index.set(key, new Set([entry, conn]));
-}
-
-function removeFromIndex(index: Index, key: string | undefined, conn: Connection): void {
-  if (key === undefined) return;
-  const entry = index.get(key);
-  if (entry === conn) index.delete(key);
-  else if (entry instanceof Set) {
-    entry.delete(conn);
-    if (entry.size === 1) index.set(key, entry.values().next().value as Connection);
-  }
-}
-
-function lookup(index: Index, key: string | undefined): Connection[] {
-  if (key === undefined) return [];
-  const entry = index.get(key);
-  return entry === undefined ? [] : entry instanceof Set ? [...entry] : [entry];
+  /** Attempts per transport connection. */
+  readonly attempts: TransportAttempts;
 }
 
 /** Creates a guard. Throws `TypeError` on inconsistent options. */
@@ -154,92 +122,24 @@ export function createGuard(options: GuardOptions): Guard {
   const ownsStore = options.store === undefined;
   const store = options.store ?? createMemoryStore({ clock: opts.clock });
   const { clock, logger, hooks } = opts;
-  const deadlines: DeadlineQueue = createDeadlineQueue(clock, (err) =>
-    logger.error(describeError(err), 'portcullis: deadline callback threw'),
-  );
+  const deadlines = createDeadlineQueue(clock, (err) => logger.error(describeError(err), 'portcullis: deadline callback threw'));
   const live = new Map<string, Connection>();
-  const pendingByIp = new Map<string, number>();
-  let pendingCount = 0;
   let authenticatedCount = 0;
-  const byUser: Index = new Map();
-  const bySession: Index = new Map();
-  const byToken: Index = new Map();
-  const limiter: RateLimiter = createRateLimiter(store, opts.rateLimits, opts.strategies, logger);
+  const principals = createPrincipalIndex();
+  const { audit, auditing, rejected, safeHook } = createAudit(logger, hooks, clock);
+  const budget = createPendingBudget(opts, deadlines, timeoutConnection);
+  const attempts = createTransportAttempts(opts.maxAttemptsPerTransport);
+  const limiter = createRateLimiter(store, opts.rateLimits, opts.strategies, logger);
   const revocations: Revocations | undefined =
     opts.revocation === false ? undefined : createRevocations(store, clock, logger, opts.revocation, (target) => revokeLocal(target));
-
-  const safeHook = (name: string, fn: () => void): void => {
-    try {
-      fn();
-    } catch (err) {
-      logger.error({ hook: name, ...describeError(err) }, 'portcullis: hook threw');
-    }
-  };
-
-  const logs = logger !== silentLogger;
-  const auditing = logs || hooks.onAudit !== undefined;
-  const audit = (event: AuditEvent): void => {
-    const { type } = event;
-    if (!logs) {
-      // nothing to build for the silent logger
-    } else if (type === 'rejected') {
-      logger.info(
-        {
-          event: type,
-          code: event.code,
-          detail: event.detail,
-          phase: event.phase,
-          transport: event.transport,
-          namespace: event.namespace,
-          ip: event.ip,
-          connectionId: event.connectionId,
-        },
-        'portcullis: rejected',
-      );
-    } else {
-      const c = event.connection;
-      logger.debug(
-        { event: type, connectionId: c.id, transport: c.transport, namespace: c.namespace, ip: c.ip, principal: c.principal?.id },
-        `portcullis: ${type}`,
-      );
-    }
-    if (hooks.onAudit !== undefined) safeHook('onAudit', () => hooks.onAudit?.(event));
-  };
-
-  const index = (conn: Connection, add: boolean): void => {
-    const p = conn.principal;
-    if (p === undefined) return;
-    const op = add ? addToIndex : removeFromIndex;
-    op(byUser, p.id, conn);
-    op(bySession, p.sessionId, conn);
-    op(byToken, p.tokenId, conn);
-  };
-
-  const hold = (conn: Connection): void => {
-    if (conn.held || !conn.pending) return;
-    conn.held = true;
-    pendingCount++;
-    pendingByIp.set(conn.ipKey, (pendingByIp.get(conn.ipKey) ?? 0) + 1);
-    if (opts.timeoutMs !== false) conn.deadline = deadlines.schedule(conn.openedAt + opts.timeoutMs, timeoutConnection, conn);
-  };
-
-  const leavePending = (conn: Connection): void => {
-    if (!conn.held) return;
-    conn.held = false;
-    deadlines.cancel(conn.deadline);
-    conn.deadline = undefined;
-    pendingCount--;
-    const n = (pendingByIp.get(conn.ipKey) ?? 1) - 1;
-    if (n <= 0) pendingByIp.delete(conn.ipKey);
-    else pendingByIp.set(conn.ipKey, n);
-  };
+  const verifier = createVerifier(opts, limiter, revocations, clock, logger);
 
   const internals: GuardInternals = {
     options: opts,
     store,
     clock,
-    verify: verifyNow,
-    hold,
+    verify: verifier.verify,
+    hold: budget.hold,
     runAuthenticatedHook(conn, principal, refreshed) {
       const hook = hooks.onAuthenticated;
       if (hook === undefined) return undefined;
@@ -254,7 +154,7 @@ export function createGuard(options: GuardOptions): Guard {
       })();
     },
     activate(conn) {
-      index(conn, true);
+      principals.add(conn);
       deadlines.cancel(conn.deadline);
       conn.deadline = undefined;
       const at = conn.principal?.expiresAt;
@@ -266,16 +166,16 @@ export function createGuard(options: GuardOptions): Guard {
           : deadlines.schedule(at, expireConnection, conn);
     },
     onTransition(conn, from, to) {
-      if (from === 'pending' && to !== 'pending') leavePending(conn);
+      if (from === 'pending' && to !== 'pending') budget.leave(conn);
       if (from === 'authenticated' && to !== 'authenticated') {
         authenticatedCount--;
-        index(conn, false);
+        principals.remove(conn);
         deadlines.cancel(conn.deadline);
         conn.deadline = undefined;
       }
       if (to === 'authenticated') {
         if (from !== 'authenticated') authenticatedCount++;
-        else index(conn, false);
+        else principals.remove(conn);
       }
       if (!auditing) return;
       if (to === 'expired') audit({ type: 'expired', at: clock.now(), connection: conn });
@@ -287,11 +187,12 @@ export function createGuard(options: GuardOptions): Guard {
       if (hooks.onClose !== undefined) safeHook('onClose', () => hooks.onClose?.(snapshot(conn), reason));
     },
     reportRejected(conn, error, phase, latencyMs) {
-      reject(error, { phase, transport: conn.transport, namespace: conn.namespace, ip: conn.ip, connectionId: conn.id, latencyMs });
+      rejected(error, { phase, transport: conn.transport, namespace: conn.namespace, ip: conn.ip, connectionId: conn.id, latencyMs });
     },
     audit,
     auditing,
     recentlyRevoked: (principal) => revocations?.recentlyRevoked(principal) === true,
+    attempts,
   };
 
   // Shared deadline callbacks: the connection travels as the argument, no closure per socket.
@@ -322,147 +223,32 @@ export function createGuard(options: GuardOptions): Guard {
     };
   }
 
-  function reject(
-    error: AuthError,
-    where: { phase: AuthPhase | 'upgrade'; transport: Transport; namespace: string; ip: string; connectionId?: string; latencyMs?: number },
-  ): void {
-    const event: Extract<AuditEvent, { type: 'rejected' }> = {
-      type: 'rejected',
-      at: clock.now(),
-      code: error.code,
-      detail: error.detail,
-      phase: where.phase,
-      transport: where.transport,
-      namespace: where.namespace,
-      ip: where.ip,
-      connectionId: where.connectionId,
-      latencyMs: where.latencyMs ?? 0,
-    };
-    if (error.code === 'internal_error')
-      logger.error({ connectionId: where.connectionId, ...describeError(error) }, 'portcullis: internal error');
-    audit(event);
-    if (hooks.onRejected !== undefined) safeHook('onRejected', () => hooks.onRejected?.(error, event));
-  }
-
-  /**
-   * Verifies `raw`, synchronously as long as every step answers at once (an
-   * in-process store, a strategy that returns its principal), so the common
-   * handshake allocates no promise and waits for no microtask. Returns a promise
-   * from the first step that answers later. Refusals are thrown, or returned as a
-   * rejected promise once a step went asynchronous.
-   */
-  function verifyNow(raw: unknown, context: AuthContext): Verified | Promise<Verified> {
-    const credentials = sanitizeCredentials(raw, opts.payload);
-    // The attempt takes its slots in the failure limits before any strategy runs, and settles them with the verdict.
-    if (limiter.enabled) return limiter.attempt(context.ip, credentials, () => runStrategies(credentials, context, 0));
-    return runStrategies(credentials, context, 0);
-  }
-
-  /** Tries the strategies from index `from` on; see {@link verifyNow}. */
-  function runStrategies(credentials: Credentials, context: AuthContext, from: number): Verified | Promise<Verified> {
-    const strategies = opts.strategies;
-    for (let i = from; i < strategies.length; i++) {
-      const strategy = strategies[i] as Strategy;
-      let result: Principal | null | undefined | PromiseLike<Principal | null | undefined>;
-      try {
-        result = strategy.authenticate(credentials, context);
-      } catch (err) {
-        return strategyFailed(err, credentials);
-      }
-      if (isThenable(result)) {
-        return Promise.resolve(result).then(
-          (principal) => checkPrincipal(principal, strategy) ?? runStrategies(credentials, context, i + 1),
-          (err: unknown) => strategyFailed(err, credentials),
-        );
-      }
-      const verified = checkPrincipal(result, strategy);
-      if (verified !== undefined) return verified;
-    }
-    throw new AuthError('credentials_required', { detail: 'no strategy accepted the credentials' });
-  }
-
-  /** What a strategy threw, scrubbed of the credentials (the limiter counts it as a failure where it is one). */
-  function strategyFailed(err: unknown, credentials: Credentials): never {
-    // What a strategy threw may quote the credentials: scrub before anyone logs it.
-    throw scrubError(toAuthError(err), credentials);
-  }
-
-  /**
-   * The verdict on what a strategy answered: `undefined` when it passed (try the
-   * next one), else the principal once checked for validity, expiry and revocation.
-   */
-  function checkPrincipal(principal: Principal | null | undefined, strategy: Strategy): Verified | Promise<Verified> | undefined {
-    if (principal === null || principal === undefined) return undefined;
-    if (typeof principal !== 'object' || typeof principal.id !== 'string' || principal.id === '') {
-      throw new AuthError('internal_error', { detail: `strategy ${strategy.name} returned an invalid principal` });
-    }
-    if (principal.expiresAt !== undefined && principal.expiresAt <= clock.now()) {
-      throw new AuthError('token_expired', { detail: `strategy ${strategy.name}: expiresAt in the past` });
-    }
-    const verified: Verified = { principal, strategy: strategy.name };
-    const found = revokedNow(principal);
-    if (found === false) return verified;
-    const revoked = (yes: boolean): Verified => {
-      if (yes) throw new AuthError('revoked', { detail: `strategy ${strategy.name}: principal revoked` });
-      return verified;
-    };
-    return found === true ? revoked(true) : found.then(revoked);
-  }
-
-  /** True when a revocation covers `principal`: one seen lately, else a store lookup (at once on the memory store). */
-  function revokedNow(principal: Principal): boolean | Promise<boolean> {
-    if (revocations === undefined) return false;
-    return revocations.recentlyRevoked(principal) || revocations.isRevoked(principal);
-  }
-
-  async function verify(raw: unknown, context: AuthContext): Promise<Verified> {
-    return verifyNow(raw, context);
-  }
-
   function revokeLocal(target: RevokeTarget): number {
-    const candidates =
-      target.userId !== undefined
-        ? lookup(byUser, target.userId)
-        : target.sessionId !== undefined
-          ? lookup(bySession, target.sessionId)
-          : lookup(byToken, target.tokenId);
-    const matches = candidates.filter(
-      (c) =>
-        (target.userId === undefined || c.principal?.id === target.userId) &&
-        (target.sessionId === undefined || c.principal?.sessionId === target.sessionId) &&
-        (target.tokenId === undefined || c.principal?.tokenId === target.tokenId),
-    );
+    const matches = principals.matching(target);
     for (const c of matches) c.terminate(new AuthError('revoked', { detail: 'revoked while connected' }));
     return matches.length;
-  }
-
-  function checkPendingBudget(ip: string): void {
-    checkPendingBudgetOf(ipKey(ip));
-  }
-
-  function checkPendingBudgetOf(key: string): void {
-    if (pendingCount >= opts.maxPending) throw new AuthError('rate_limited', { detail: 'pending budget (global)', retryAfter: 1 });
-    if ((pendingByIp.get(key) ?? 0) >= opts.maxPendingPerIp) {
-      throw new AuthError('rate_limited', { detail: 'pending budget (per IP)', retryAfter: 1 });
-    }
   }
 
   return {
     options: opts,
     store,
     clock,
-    verify,
+    async verify(raw: unknown, context: AuthContext): Promise<Verified> {
+      return verifier.verify(raw, context);
+    },
     open(init, driver, deferHold = false) {
       const key = ipKey(init.ip);
-      checkPendingBudgetOf(key);
+      budget.check(key);
       const conn = new Connection(internals, init, driver, key);
       live.set(conn.id, conn);
-      if (!deferHold) hold(conn);
+      if (!deferHold) budget.hold(conn);
       return conn;
     },
-    checkPendingBudget,
+    checkPendingBudget(ip) {
+      budget.check(ipKey(ip));
+    },
     admit(ip, admitOptions) {
-      if (admitOptions?.pendingBudget !== false) checkPendingBudget(ip);
+      if (admitOptions?.pendingBudget !== false) budget.check(ipKey(ip));
       return limiter.enabled ? limiter.handshake(ip) : undefined;
     },
     revokeLocal,
@@ -473,15 +259,16 @@ export function createGuard(options: GuardOptions): Guard {
       return closed;
     },
     async isRevoked(principal) {
-      return revokedNow(principal);
+      return verifier.revoked(principal);
     },
     ready: revocations === undefined ? Promise.resolve() : revocations.ready,
-    rejected: reject,
+    rejected,
+    attempts,
     connections() {
       return live.values();
     },
     get stats() {
-      return { pending: pendingCount, authenticated: authenticatedCount };
+      return { pending: budget.count, authenticated: authenticatedCount };
     },
     async close() {
       deadlines.clear();

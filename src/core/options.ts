@@ -41,6 +41,17 @@ export interface GuardOptions {
    * @default 5
    */
   maxAttemptsPerConnection?: number;
+  /**
+   * Authentication attempts one transport connection may have refused or still in
+   * flight (an Engine.IO connection carries one Socket.IO socket per CONNECT, and a
+   * client may send CONNECT again and again; a `ws` connection carries one socket).
+   * Every refusal counts, whatever its code; an accepted attempt gives its slot back.
+   * When the bound is reached the attempt is refused with `rate_limited` and the
+   * transport connection (Engine.IO connection, WebSocket) is closed. Leave room
+   * for the namespaces a client connects to at once over one Engine.IO connection.
+   * @default 20
+   */
+  maxAttemptsPerTransport?: number;
   /** Pending connections allowed at once in this guard. @default 10000 */
   maxPending?: number;
   /** Pending connections allowed at once per client IP (IPv6 grouped by /64). @default 50 */
@@ -83,6 +94,7 @@ export interface ResolvedGuardOptions {
   readonly timeoutMs: number | false;
   readonly payload: Readonly<PayloadLimits>;
   readonly maxAttemptsPerConnection: number;
+  readonly maxAttemptsPerTransport: number;
   readonly maxPending: number;
   readonly maxPendingPerIp: number;
   readonly expiringLeadMs: number;
@@ -184,6 +196,7 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedGuardOptions
     timeoutMs,
     payload: Object.freeze(payload),
     maxAttemptsPerConnection: positiveInt('maxAttemptsPerConnection', options.maxAttemptsPerConnection, DEFAULTS.maxAttemptsPerConnection),
+    maxAttemptsPerTransport: positiveInt('maxAttemptsPerTransport', options.maxAttemptsPerTransport, DEFAULTS.maxAttemptsPerTransport),
     maxPending,
     maxPendingPerIp,
     expiringLeadMs,

@@ -123,7 +123,7 @@ describe('ws first-message mode', () => {
     assert.equal((await end).code, 4500);
     await waitUntil(() => guard.stats.pending === 0 && guard.stats.authenticated === 0, 2000, 'the connection to end');
     assert.equal(app.connections.length, 0);
-    assert.ok(logger.lines.some((line) => line.includes('portcullis: ws submit failed')));
+    assert.ok(logger.lines.some((line) => line.includes('portcullis: admission failed')));
   });
 
   it('admits a socket after its authenticate frame and only then hands it to the app', async () => {

@@ -3,12 +3,13 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Server, type ServerOptions } from 'socket.io';
+import type { Server as IoServer, ServerOptions } from 'socket.io';
 import { type Socket as ClientSocket, io as ioc, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+import { Server } from './socket-io-server.js';
 import { waitForEvent } from './wait.js';
 
 export interface IoFixture {
-  readonly io: Server;
+  readonly io: IoServer;
   readonly http: HttpServer;
   readonly url: string;
   /** Connects a client to `nsp` (default '/'); no reconnection, websocket only. */
@@ -61,4 +62,12 @@ export function connected(socket: ClientSocket, timeoutMs = 2000): Promise<void>
 /** Resolves with the connect_error of a refused client. */
 export async function refused(socket: ClientSocket, timeoutMs = 2000): Promise<Error & { data?: { code?: string; retryable?: boolean } }> {
   return waitForEvent(socket, 'connect_error', timeoutMs);
+}
+
+/**
+ * Sockets Socket.IO holds for a namespace before they connect (`_preConnectSockets`,
+ * 4.8+; earlier releases keep no such registry, so nothing can stay in it: 0).
+ */
+export function preConnectSockets(nsp: unknown): number {
+  return (nsp as { _preConnectSockets?: Map<string, unknown> })._preConnectSockets?.size ?? 0;
 }

@@ -1,8 +1,9 @@
 /**
  * `createWsGuard`: the `ws` adapter. It runs in the HTTP server's `upgrade`
- * handler: Origin, TLS, the pending budget and upgrade-carried credentials are
- * checked before any `101` (a refusal is an HTTP response), then the socket is
- * either authenticated already or pending until its first `authenticate` frame.
+ * handler and hands every upgrade to the core's admission (Origin, TLS, budgets,
+ * handshake rate, upgrade-carried credentials) before any `101` (a refusal is an
+ * HTTP response); the verdict upgrades the socket authenticated, or pending until
+ * its first `authenticate` frame (`session.ts`).
  */
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
@@ -10,17 +11,17 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { WebSocketServer } from 'ws';
-import type { AttemptContext, Connection } from '../../core/connection.js';
+import { createAdmission, Expect } from '../../core/admission.js';
+import type { AttemptContext } from '../../core/connection.js';
 import type { Guard, RevokeTarget } from '../../core/guard.js';
 import { createGuard } from '../../core/guard.js';
 import { writeRefusal, writeStatus } from '../../core/http-refusal.js';
 import { describeError } from '../../core/logger.js';
-import { createOriginCheck } from '../../core/origin.js';
-import { createRequestResolver, headerValue, snapshotRequest } from '../../core/request.js';
-import { whenSettled } from '../../core/thenable.js';
+import { snapshotRequest } from '../../core/request.js';
 import type { Principal } from '../../core/types.js';
 import { AuthError, toAuthError } from '../../errors.js';
-import type { Hub } from './hub.js';
+import type { WsConnectionListener, WsGuard } from './api.js';
+import { kHandleAt } from './api.js';
 import { createHub } from './hub.js';
 import type { WsGuardOptions } from './options.js';
 import { resolveWsOptions } from './options.js';
@@ -29,66 +30,12 @@ import { WsSession } from './session.js';
 import type { UpgradeCredentials } from './upgrade.js';
 import { assertUpgradeRequest, pathnameOf, takeUpgradeCredentials } from './upgrade.js';
 
-/** Listener of the `connection` event: an authenticated socket for the application. */
-export type WsConnectionListener = (ws: WebSocket, principal: Principal, info: WsConnectionInfo) => void;
-
-/** Live counts of a `ws` guard. */
-export interface WsGuardStats {
-  /** Upgrades not completed yet (credentials being verified, no WebSocket yet); counted in `pending` too. */
-  readonly upgrading: number;
-  /** Pending connections: upgrading, or upgraded and waiting for their first `authenticate` frame. */
-  readonly pending: number;
-  /** Authenticated sockets. */
-  readonly authenticated: number;
-  /** Sockets the guard still tracks (pending, authenticated and closing). */
-  readonly sockets: number;
-}
-
-/** @internal Lets `createWsRouter` pass the matched route as the namespace. */
-export const kHandleAt: unique symbol = Symbol('portcullis.ws.handleAt');
-
-/** A guarded `ws` endpoint. */
-export interface WsGuard {
-  /** The transport-agnostic guard (stats, connections, verification). */
-  readonly guard: Guard;
-  /** Authenticated sockets, by principal and room. */
-  readonly hub: Hub;
-  /** The `ws` server performing upgrades. */
-  readonly wss: WebSocketServer;
-  /** The path this guard serves, if restricted to one. */
-  readonly path: string | undefined;
-  readonly stats: WsGuardStats;
-  /** The `upgrade` handler: `server.on('upgrade', wsGuard.handleUpgrade)` (bound; safe to pass around). */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /**
-   * Listens for `upgrade` on `server`; returns a function that stops listening.
-   * With a `path`, upgrades for other paths are answered `404` when this is the
-   * server's only `upgrade` listener, and left alone otherwise (Socket.IO or
-   * another guard on the same server answers them).
-   */
-  attach(server: HttpServer | HttpsServer): () => void;
-  /** `connection`: fired once per socket, only after it authenticated. */
-  on(event: 'connection', listener: WsConnectionListener): this;
-  off(event: 'connection', listener: WsConnectionListener): this;
-  /**
-   * Revokes on every node sharing the store (see `Guard.revoke`): matching sockets
-   * close with `4403 revoked`, and the same credentials are refused for `ttlMs`.
-   * Resolves how many local sockets closed.
-   */
-  revoke(target: RevokeTarget, options?: { ttlMs?: number }): Promise<number>;
-  /** Refuses new upgrades (503), closes every socket (1001), stops timers. */
-  close(): Promise<void>;
-  /** @internal */
-  [kHandleAt](req: IncomingMessage, socket: Duplex, head: Buffer, route: string | undefined): void;
-}
-
 /** Creates a `ws` guard. Throws `TypeError` on invalid options. */
 export function createWsGuard(options: WsGuardOptions): WsGuard {
   const cfg = resolveWsOptions(options);
-  const resolveAddress = createRequestResolver(options.trustedProxies === undefined ? {} : { trustedProxies: options.trustedProxies });
   const guard = createGuard(options);
-  const { clock, logger } = guard.options;
-  const checkOrigin = createOriginCheck(options, logger);
+  const admission = createAdmission(guard, options);
+  const { logger } = guard.options;
   const ownsWss = options.wss === undefined;
   const wss =
     options.wss ??
@@ -108,8 +55,14 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
 
   const host = {
     guard,
+    admission,
     hub,
     sessions,
+    closeTimeoutMs: cfg.closeTimeoutMs,
+    wss,
+    get closed() {
+      return closed;
+    },
     announce(socket: WebSocket, principal: Principal, info: WsConnectionInfo) {
       for (const listener of [...listeners]) {
         try {
@@ -133,122 +86,52 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
       writeStatus(socket, 404);
       return;
     }
-    const started = clock.now();
-    const onRawError = (): void => {
-      socket.destroy();
-    };
-    socket.on('error', onRawError);
-    let ip = '';
-    const refuse = (err: unknown): void => {
-      const error = toAuthError(err);
-      guard.rejected(error, { phase: 'upgrade', transport: 'ws', namespace, ip, latencyMs: clock.now() - started });
-      writeRefusal(socket, error);
-    };
+    const address = admission.addressOf(req);
     let context: AttemptContext;
-    let upgradeCredentials: UpgradeCredentials;
+    let upgrade: UpgradeCredentials;
     try {
-      const address = resolveAddress(req);
-      ip = address.ip;
       if (closed) throw new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 });
+      // Checked before credentials, so a malformed request never consumes a one-time ticket.
       assertUpgradeRequest(req);
-      if (cfg.requireTls && !address.secure) throw new AuthError('tls_required');
-      checkOrigin(headerValue(req.headers.origin), req.headers.host, address.secure);
-      upgradeCredentials = takeUpgradeCredentials(req, cfg.ticketParam);
+      upgrade = takeUpgradeCredentials(req, cfg.ticketParam);
       context = snapshotRequest(req, address);
     } catch (err) {
-      refuse(err);
+      const error = toAuthError(err);
+      guard.rejected(error, { phase: 'upgrade', transport: 'ws', namespace, ip: address.ip });
+      socket.on('error', () => socket.destroy());
+      writeRefusal(socket, error);
       return;
     }
-    // The pending budget and the handshake rate per IP (counted in the store: at once
-    // in memory, asynchronously in Redis).
-    let admitted: Promise<void> | undefined;
-    try {
-      admitted = guard.admit(ip);
-    } catch (err) {
-      refuse(err);
-      return;
-    }
-    if (admitted === undefined) {
-      start(req, socket, head, namespace, ip, context, upgradeCredentials, onRawError, refuse);
-      return;
-    }
-    admitted.then(() => {
-      if (socket.destroyed) return;
-      if (closed) refuse(new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 }));
-      else start(req, socket, head, namespace, ip, context, upgradeCredentials, onRawError, refuse);
-    }, refuse);
-  }
-
-  /** Opens the connection, then upgrades at once or after verifying the upgrade's credentials. */
-  function start(
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    namespace: string,
-    ip: string,
-    context: AttemptContext,
-    { credentials, explicit }: UpgradeCredentials,
-    onRawError: () => void,
-    refuse: (err: unknown) => void,
-  ): void {
-    const id = randomUUID();
-    const session = new WsSession(host, id, ip, namespace, context, socket);
-    let conn: Connection;
-    try {
-      // Opening checks the pending budget. The socket counts against it, under its deadline
-      // (which also bounds the verification of upgrade credentials), once it has to wait.
-      conn = guard.open({ id, transport: 'ws', namespace, ip }, session, true);
-    } catch (err) {
-      refuse(err);
-      return;
-    }
-    session.conn = conn;
-    socket.off('error', onRawError);
-    sessions.add(session);
     // Credentials that travel with the upgrade: bearer protocol, ticket, Authorization, cookie, client certificate.
     const carried =
-      explicit || req.headers.authorization !== undefined || req.headers.cookie !== undefined || context.peerCertificate !== undefined;
-    if (cfg.mode === 'message' || (cfg.mode === 'auto' && !carried)) {
-      conn.hold();
-      complete(req, socket, head, session);
-      return;
-    }
-    // Only ambient credentials (a cookie, a certificate, an Authorization header) in auto
-    // mode: when no strategy recognises them, upgrade pending and wait for the first message.
-    const optional = cfg.mode === 'auto' && !explicit;
-    // Upgrades in this very tick when the strategy and the store answer at once.
-    whenSettled(
-      () => conn.submitNow(credentials, context, true, optional),
-      (outcome) => {
-        if (conn.authenticated || (outcome === 'missing' && conn.pending)) complete(req, socket, head, session);
+      upgrade.explicit ||
+      req.headers.authorization !== undefined ||
+      req.headers.cookie !== undefined ||
+      context.peerCertificate !== undefined;
+    const expect =
+      cfg.mode === 'message' || (cfg.mode === 'auto' && !carried)
+        ? Expect.Message
+        : // Only ambient credentials in auto mode: when no strategy recognises them, upgrade pending.
+          cfg.mode === 'auto' && !upgrade.explicit
+          ? Expect.Optional
+          : Expect.Credentials;
+    const id = randomUUID();
+    const session = new WsSession(host, id, address.ip, namespace, context, socket, req, head);
+    admission.admit(
+      {
+        id,
+        transport: 'ws',
+        namespace,
+        req,
+        address,
+        carrier: session,
+        phase: 'upgrade',
+        credentials: upgrade.credentials,
+        expect,
+        context,
       },
-      (err) => {
-        logger.error({ connectionId: id, ...describeError(err) }, 'portcullis: ws upgrade verification failed');
-        session.close(toAuthError(err));
-      },
+      session,
     );
-    // Still pending (waiting for the verdict or for a first message): counted from now on.
-    conn.hold();
-  }
-
-  /** Hands the socket to `ws` for the `101`; the session binds the WebSocket it creates. */
-  function complete(req: IncomingMessage, socket: Duplex, head: Buffer, session: WsSession): void {
-    if (socket.destroyed || !socket.writable) {
-      session.abandon();
-      return;
-    }
-    let bound = false;
-    try {
-      wss.handleUpgrade(req, socket, head, (client) => {
-        bound = true;
-        session.bind(client);
-      });
-    } catch (err) {
-      logger.error({ connectionId: session.id, ...describeError(err) }, 'portcullis: ws handleUpgrade threw');
-      socket.destroy();
-    }
-    // `ws` refused (socket gone, server closing) without calling back: nothing will ever bind.
-    if (!bound && (socket.destroyed || !socket.writable)) session.abandon();
   }
 
   const api: WsGuard = {
@@ -307,3 +190,7 @@ export function createWsGuard(options: WsGuardOptions): WsGuard {
   };
   return api;
 }
+
+export type { WsConnectionListener, WsGuard, WsGuardStats } from './api.js';
+/** @internal */
+export { kHandleAt } from './api.js';

@@ -84,6 +84,14 @@ export interface WsGuardOptions extends GuardOptions, TransportOptions<WsMode> {
    * @default 'ticket'
    */
   ticketParam?: string;
+  /**
+   * How long a socket the guard closes (refusal, deadline, expiry, revocation,
+   * shutdown) may take to answer the close handshake, in milliseconds; then it is
+   * destroyed, so a peer that never answers holds no descriptor or session longer
+   * (`ws` itself waits 30 s). Timed by the guard's `clock`.
+   * @default 1000
+   */
+  closeTimeoutMs?: number;
 }
 
 /** Options after defaults were applied. */
@@ -94,6 +102,7 @@ export interface ResolvedWsOptions {
   readonly mode: WsMode;
   readonly maxPayload: number;
   readonly ticketParam: string;
+  readonly closeTimeoutMs: number;
 }
 
 /** Applies defaults and checks the transport options (the guard checks its own). */
@@ -129,7 +138,10 @@ export function resolveWsOptions(options: WsGuardOptions): ResolvedWsOptions {
   }
   const ticketParam = options.ticketParam ?? DEFAULTS.ws.ticketParam;
   if (typeof ticketParam !== 'string' || ticketParam === '') throw new TypeError('portcullis: ticketParam must be a non-empty string');
+  const closeTimeoutMs = options.closeTimeoutMs ?? DEFAULTS.ws.closeTimeoutMs;
+  if (!Number.isInteger(closeTimeoutMs) || closeTimeoutMs < 1) throw new TypeError('portcullis: closeTimeoutMs must be a positive integer');
   return Object.freeze({
+    closeTimeoutMs,
     path,
     requireTls: options.requireTls ?? DEFAULTS.transport.requireTls,
     subprotocol,

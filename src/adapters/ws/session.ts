@@ -5,16 +5,18 @@
  * while it is not authenticated, so no listener ever sees a pending socket's
  * messages (nor the `authenticate` frames of a refresh, which carry credentials).
  */
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
-import type { AttemptContext, AuthenticatedPayload, Connection, ConnectionDriver } from '../../core/connection.js';
+import type { WebSocket, WebSocketServer } from 'ws';
+import type { Admission, AdmissionDriver, AdmissionOutcome } from '../../core/admission.js';
+import type { TimerHandle } from '../../core/clock.js';
+import type { AttemptContext, AuthenticatedPayload, Connection } from '../../core/connection.js';
 import type { Guard } from '../../core/guard.js';
 import { writeRefusal } from '../../core/http-refusal.js';
 import { describeError } from '../../core/logger.js';
 import { withSocket } from '../../core/request.js';
-import { whenSettled } from '../../core/thenable.js';
 import type { Principal } from '../../core/types.js';
-import { AuthError, isAuthError, toAuthError } from '../../errors.js';
+import { AuthError, isAuthError } from '../../errors.js';
 import type { RawData } from './frames.js';
 import { asAuthenticateFrame, authenticatedFrame, expiringFrame, FrameType, parseClientFrame, refreshFailedFrame } from './frames.js';
 import type { HubInternals } from './hub.js';
@@ -38,6 +40,13 @@ export interface WsConnectionInfo {
 /** @internal What a session needs from its `ws` guard. */
 export interface SessionHost {
   readonly guard: Guard;
+  readonly admission: Admission;
+  /** How long a closing socket may take to answer the close handshake, in ms, before it is destroyed. */
+  readonly closeTimeoutMs: number;
+  /** The `ws` server performing upgrades. */
+  readonly wss: WebSocketServer;
+  /** True once the guard is closed (no more upgrades). */
+  readonly closed: boolean;
   readonly hub: HubInternals;
   /** Live sessions; a session removes itself when its socket closes. */
   readonly sessions: Set<WsSession>;
@@ -55,14 +64,18 @@ export function authenticatedPayload(principal: Principal): AuthenticatedPayload
 }
 
 /** @internal */
-export class WsSession implements ConnectionDriver {
+export class WsSession implements AdmissionDriver {
   readonly id: string;
   readonly #host: SessionHost;
   #context: AttemptContext;
   readonly #ip: string;
   readonly #namespace: string;
-  /** Set by the guard right after `guard.open`. */
+  /** Set by the admission once the connection exists. */
   conn: Connection | undefined = undefined;
+  /** The upgrade request and head until the upgrade completes (or is refused). */
+  #upgrade: { req: IncomingMessage; head: Buffer } | undefined;
+  /** Destroys a socket that does not answer the close handshake in time. */
+  #closeTimer: TimerHandle | undefined = undefined;
   #ws: WebSocket | undefined = undefined;
   /** The raw socket until the upgrade completes, so a refusal can still be an HTTP response. */
   #raw: Duplex | undefined;
@@ -71,6 +84,7 @@ export class WsSession implements ConnectionDriver {
   readonly #onRawClose = (): void => {
     if (this.#ws !== undefined) return;
     this.#raw = undefined;
+    this.#upgrade = undefined;
     this.conn?.closed('client_disconnect');
     this.#release();
   };
@@ -86,8 +100,18 @@ export class WsSession implements ConnectionDriver {
     if (this.#ws === undefined) this.#raw?.destroy();
   };
 
-  constructor(host: SessionHost, id: string, ip: string, namespace: string, context: AttemptContext, raw: Duplex) {
+  constructor(
+    host: SessionHost,
+    id: string,
+    ip: string,
+    namespace: string,
+    context: AttemptContext,
+    raw: Duplex,
+    req: IncomingMessage,
+    head: Buffer,
+  ) {
     this.#host = host;
+    this.#upgrade = { req, head };
     this.id = id;
     this.#ip = ip;
     this.#namespace = namespace;
@@ -158,10 +182,48 @@ export class WsSession implements ConnectionDriver {
       return;
     }
     this.#host.hub.remove(ws);
-    if (ws.readyState < 2) ws.close(1001, 'server_shutdown');
+    this.#closeWith(ws, 1001, 'server_shutdown');
   }
 
-  // ── ConnectionDriver ─────────────────────────────────────────────────────────
+  // ── AdmissionDriver ─────────────────────────────────────────────────────────
+
+  opened(conn: Connection): void {
+    this.conn = conn;
+    this.#host.sessions.add(this);
+  }
+
+  /** Admitted (authenticated, or pending for a first message): completes the upgrade. */
+  settled(_conn: Connection, outcome: AdmissionOutcome): void {
+    const upgrade = this.#upgrade;
+    this.#upgrade = undefined;
+    const raw = this.#raw;
+    if (outcome === 'gone' || upgrade === undefined || raw === undefined) return;
+    this.#complete(upgrade.req, raw, upgrade.head);
+  }
+
+  /** Hands the socket to `ws` for the `101`; `bind` takes the WebSocket it creates. */
+  #complete(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (socket.destroyed || !socket.writable) {
+      this.abandon();
+      return;
+    }
+    if (this.#host.closed) {
+      this.close(new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 }));
+      return;
+    }
+    let bound = false;
+    try {
+      this.#host.wss.handleUpgrade(req, socket, head, (client) => {
+        bound = true;
+        this.bind(client);
+      });
+    } catch (err) {
+      this.#host.guard.options.logger.error({ connectionId: this.id, ...describeError(err) }, 'portcullis: ws handleUpgrade threw');
+      socket.destroy();
+    }
+    // `ws` refused (socket gone, server closing) without calling back: nothing will ever bind.
+    if (!bound && (socket.destroyed || !socket.writable)) this.abandon();
+  }
 
   admit(): void {
     const ws = this.#ws;
@@ -200,12 +262,28 @@ export class WsSession implements ConnectionDriver {
     const ws = this.#ws;
     if (ws === undefined) {
       // Before the 101: refused upgrade credentials, a deadline, a revocation.
+      this.#upgrade = undefined;
       if (this.#raw !== undefined) writeRefusal(this.#raw, error);
       this.#release();
       return;
     }
     this.#host.hub.remove(ws);
-    if (ws.readyState < 2) ws.close(error.closeCode, error.code);
+    this.#closeWith(ws, error.closeCode, error.code);
+  }
+
+  /**
+   * Starts the close handshake, and destroys the socket when the peer does not
+   * answer within `closeTimeoutMs` (`ws` would wait 30 s): no descriptor or
+   * session outlives the refusal longer than that.
+   */
+  #closeWith(ws: WebSocket, code: number, reason: string): void {
+    if (ws.readyState < 2) ws.close(code, reason);
+    if (this.#closeTimer !== undefined || ws.readyState === 3) return;
+    const clock = this.#host.guard.clock;
+    this.#closeTimer = clock.setTimer(() => {
+      this.#closeTimer = undefined;
+      ws.terminate();
+    }, this.#host.closeTimeoutMs);
   }
 
   // ── frames ──────────────────────────────────────────────────────────────────
@@ -234,18 +312,7 @@ export class WsSession implements ConnectionDriver {
   }
 
   #submit(conn: Connection, payload: unknown): void {
-    // The verdict goes out in this very tick when the strategy and the store answer at once.
-    whenSettled(
-      () => conn.submitNow(payload, this.#context),
-      () => {},
-      (err) => this.#submitFailed(conn, err),
-    );
-  }
-
-  /** A driver that threw while sending the verdict: logged, and the connection ends. */
-  #submitFailed(conn: Connection, err: unknown): void {
-    this.#host.guard.options.logger.error({ connectionId: this.id, ...describeError(err) }, 'portcullis: ws submit failed');
-    conn.terminate(toAuthError(err));
+    this.#host.admission.authenticate(conn, payload, this.#context);
   }
 
   #refuse(conn: Connection, error: AuthError): void {
@@ -280,6 +347,10 @@ export class WsSession implements ConnectionDriver {
   }
 
   #onClose(): void {
+    if (this.#closeTimer !== undefined) {
+      this.#host.guard.clock.clearTimer(this.#closeTimer);
+      this.#closeTimer = undefined;
+    }
     const ws = this.#ws;
     if (ws !== undefined) this.#host.hub.remove(ws);
     this.conn?.closed('client_disconnect');

@@ -4,8 +4,8 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'socket.io';
-import type { AttemptContext } from '../core/connection.js';
-import type { ClientAddress } from '../core/request.js';
+import type { AttemptContext } from '../../core/connection.js';
+import type { ClientAddress } from '../../core/request.js';
 
 /** The attempt context of `socket` (headers, origin, TLS state, peer certificate). */
 export function handshakeContext(socket: Socket, address: ClientAddress): AttemptContext {

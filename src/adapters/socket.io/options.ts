@@ -1,0 +1,125 @@
+/**
+ * Options of the Socket.IO adapter, their defaults, the public types, and the one
+ * place the transport's options are checked (the guard checks its own).
+ */
+import type { Socket } from 'socket.io';
+import type { AuthenticatedPayload } from '../../core/connection.js';
+import { DEFAULTS } from '../../core/defaults.js';
+import type { Guard, RevokeTarget } from '../../core/guard.js';
+import type { GuardOptions } from '../../core/options.js';
+import type { OriginCheckOptions } from '../../core/origin.js';
+import type { TransportOptions } from '../../core/transport-options.js';
+import type { Principal } from '../../core/types.js';
+import type { AuthError } from '../../errors.js';
+import { SocketIoEvent } from '../../protocol.js';
+
+/** Event names of the post-connect protocol (PROTOCOL.md §3). */
+export interface SocketIoEventNames {
+  /** Server → client, on connect in message mode: `{ timeoutMs }`. @default 'auth_required' */
+  required: string;
+  /** Client → server: credentials (first time and refresh). @default 'authentication' */
+  authentication: string;
+  /** Server → client: `{ expiresAt?, ...data }`. @default 'authenticated' */
+  authenticated: string;
+  /** Server → client: `{ message, code, retryable }`, then disconnect. @default 'unauthorized' */
+  unauthorized: string;
+  /** Server → client: `{ expiresAt }` before expiry. @default 'auth_expiring' */
+  expiring: string;
+  /** Server → client: a refresh was refused, the current credential stays valid. @default 'auth_refresh_failed' */
+  refreshFailed: string;
+}
+
+/** The default event names: the wire module's {@link SocketIoEvent}. */
+export const DEFAULT_EVENT_NAMES: Readonly<SocketIoEventNames> = SocketIoEvent;
+
+/** Where credentials come from. */
+export type SocketIoMode = 'handshake' | 'message' | 'auto';
+
+export interface SocketIoGuardOptions extends GuardOptions, TransportOptions<SocketIoMode> {
+  /**
+   * Origins allowed to connect: exact origins, `'*'` (explicit opt-out, logged as a
+   * warning), or a predicate. Checked before the Engine.IO handshake (HTTP 403) when
+   * the guard is attached to a `Server`, in the namespace middleware otherwise.
+   * @default same-origin only (Origin host = Host header, scheme matches TLS); no Origin header passes
+   */
+  origins?: NonNullable<OriginCheckOptions['origins']>;
+  /**
+   * Exact IPs of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+   * @default [] (headers ignored)
+   */
+  trustedProxies?: readonly string[];
+  /** Refuse plain (non-TLS) connections with `tls_required`. @default false */
+  requireTls?: boolean;
+  /**
+   * `handshake`: credentials in the CONNECT packet `auth`, refusal as `connect_error`.
+   * `message`: connect pending, then the `authentication` event (socketio-auth protocol).
+   * `auto`: handshake when the CONNECT packet carries credentials, else message.
+   * @default 'handshake'
+   */
+  mode?: SocketIoMode;
+  /** Event names of the post-connect protocol. @default {@link DEFAULT_EVENT_NAMES} */
+  events?: Partial<SocketIoEventNames>;
+  /** Emit `auth_required { timeoutMs }` to sockets that connect pending. @default true */
+  announce?: boolean;
+  /**
+   * @internal Builds the `unauthorized` payload (the compat entry uses it to send
+   * the old module's messages). @default `error.toJSON()`
+   */
+  formatRefusal?: (error: AuthError) => Record<string, unknown>;
+  /**
+   * @internal Builds the `authenticated` payload (the compat entry sends the old
+   * module's `true`). @default the payload itself
+   */
+  formatVerdict?: (payload: AuthenticatedPayload, socket: Socket) => unknown;
+}
+
+/** A guard attached to a Socket.IO server or namespace. */
+export interface SocketIoGuard {
+  /** The core guard (stats, verify, connections). */
+  readonly guard: Guard;
+  /** The principal of an authenticated socket. */
+  principalOf(socket: Socket): Principal | undefined;
+  /** True once the socket authenticated (and until it expires, is revoked or closes). */
+  isAuthenticated(socket: Socket): boolean;
+  /**
+   * Revokes on every node sharing the store: matching sockets close with `revoked`,
+   * and the same credentials are refused afterwards. Resolves how many local sockets closed.
+   */
+  revoke(target: RevokeTarget, options?: { ttlMs?: number }): Promise<number>;
+  /** Removes the middleware and listeners (sockets already connected stay as they are). */
+  detach(): void;
+  /** Detaches and releases timers (and the store, if the guard created it). */
+  close(): Promise<void>;
+}
+
+/** The transport options after defaults were applied. */
+export interface ResolvedSocketIoOptions {
+  readonly mode: SocketIoMode;
+  readonly events: Readonly<SocketIoEventNames>;
+  readonly announce: boolean;
+  readonly format: (error: AuthError) => Record<string, unknown>;
+  readonly formatVerdict: ((payload: AuthenticatedPayload, socket: Socket) => unknown) | undefined;
+}
+
+/** Applies defaults and checks the transport options. Throws `TypeError`. */
+export function resolveSocketIoOptions(options: SocketIoGuardOptions): ResolvedSocketIoOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('portcullis: options must be an object');
+  const mode: SocketIoMode = options.mode ?? DEFAULTS.socketIo.mode;
+  if (mode !== 'handshake' && mode !== 'message' && mode !== 'auto') {
+    throw new TypeError("portcullis: mode must be 'handshake', 'message' or 'auto'");
+  }
+  const events: SocketIoEventNames = { ...DEFAULT_EVENT_NAMES, ...options.events };
+  for (const [key, name] of Object.entries(events)) {
+    if (typeof name !== 'string' || name === '') throw new TypeError(`portcullis: events.${key} must be a non-empty string`);
+  }
+  if (new Set([events.authentication, 'connect', 'disconnect', 'disconnecting', 'connect_error']).size !== 5) {
+    throw new TypeError('portcullis: events.authentication cannot be a reserved Socket.IO event');
+  }
+  return Object.freeze({
+    mode,
+    events: Object.freeze(events),
+    announce: options.announce ?? DEFAULTS.socketIo.announce,
+    format: options.formatRefusal ?? ((error: AuthError) => error.toJSON()),
+    formatVerdict: options.formatVerdict,
+  });
+}
