@@ -132,7 +132,7 @@ export function createGuard(options: GuardOptions): Guard {
   const limiter = createRateLimiter(store, opts.rateLimits, opts.strategies, logger);
   const revocations: Revocations | undefined =
     opts.revocation === false ? undefined : createRevocations(store, clock, logger, opts.revocation, (target) => revokeLocal(target));
-  const verifier = createVerifier(opts, limiter, revocations, clock, logger);
+  const verifier = createVerifier(opts, limiter, revocations, clock);
 
   const internals: GuardInternals = {
     options: opts,

@@ -14,7 +14,7 @@ import type { ResolvedGuardOptions } from './options.js';
 import type { Revocations } from './revocation.js';
 import { sanitizeCredentials } from './sanitize.js';
 import { isThenable } from './thenable.js';
-import type { AuthContext, Credentials, Logger, Principal, Strategy } from './types.js';
+import type { AuthContext, Credentials, Principal, Strategy } from './types.js';
 
 /** The outcome of a verification. */
 export interface Verified {
@@ -40,7 +40,6 @@ export function createVerifier(
   limiter: RateLimiter,
   revocations: Revocations | undefined,
   clock: Clock,
-  logger: Logger,
 ): Verifier {
   function verify(raw: unknown, context: AuthContext): Verified | Promise<Verified> {
     const credentials = sanitizeCredentials(raw, opts.payload);
