@@ -3,8 +3,13 @@
  * one subscriber connection (a subscribed connection runs nothing else) whose
  * channels fan out to several in-process handlers. Subscribe and unsubscribe
  * steps of one channel run one at a time.
+ *
+ * When the subscriber connection closes, every subscription is reported
+ * interrupted. When it is ready again, each channel is subscribed again by the
+ * store itself (ioredis' `autoResubscribe` sends its own SUBSCRIBE without telling
+ * anyone when Redis confirmed it), and reported resumed once Redis answered.
  */
-import type { Store } from '../../core/types.js';
+import type { Store, SubscriptionListener } from '../../core/types.js';
 import type { Caller, Connection } from './connection.js';
 import { noop, unavailable } from './connection.js';
 import { expect, isInteger } from './replies.js';
@@ -28,9 +33,12 @@ export interface PubSub extends Pick<Store, 'publish' | 'subscribe'> {
 }
 
 interface ChannelState {
-  readonly handlers: Set<(message: string) => void>;
+  /** Each subscriber's handler, with its listener. */
+  readonly handlers: Map<(message: string) => void, SubscriptionListener | undefined>;
   /** Whether Redis has (as far as we know) this channel subscribed. */
   subscribed: boolean;
+  /** Whether the connection was lost since Redis last confirmed the subscription. */
+  interrupted: boolean;
   /** Subscribe/unsubscribe steps of this channel, run one at a time. */
   queue: Promise<unknown>;
 }
@@ -45,7 +53,34 @@ export function createPubSub(options: PubSubOptions): PubSub {
   const onMessage = (channel: string, message: string): void => {
     const state = channels.get(channel);
     if (state === undefined) return;
-    for (const handler of [...state.handlers]) queueMicrotask(() => handler(message));
+    for (const handler of [...state.handlers.keys()]) queueMicrotask(() => handler(message));
+  };
+  const notify = (state: ChannelState, event: keyof SubscriptionListener): void => {
+    for (const listener of [...state.handlers.values()]) {
+      const fn = listener?.[event];
+      if (fn !== undefined) queueMicrotask(() => fn.call(listener));
+    }
+  };
+  const onClose = (): void => {
+    for (const state of channels.values()) {
+      if (!state.subscribed || state.interrupted) continue;
+      state.interrupted = true;
+      notify(state, 'onInterrupted');
+    }
+  };
+  const onReady = (): void => {
+    const conn = subscriber;
+    if (conn === undefined) return;
+    for (const [name, state] of channels) {
+      if (!state.interrupted) continue;
+      enqueue(state, async () => {
+        if (!state.subscribed || !state.interrupted || caller.closed) return;
+        await run('resubscribe', conn, () => conn.subscribe(name));
+        if (!state.interrupted || caller.closed) return;
+        state.interrupted = false;
+        notify(state, 'onResumed');
+      }).catch(noop); // still interrupted: the next 'ready' tries again
+    }
   };
   const connection = (): Connection => {
     if (subscriber === undefined) {
@@ -53,6 +88,9 @@ export function createPubSub(options: PubSubOptions): PubSub {
       subscriber = given ?? (client.isCluster === true ? client.duplicate() : client.duplicate({ autoResubscribe: true }));
       if (given === undefined) subscriber.on('error', noop);
       subscriber.on('message', onMessage);
+      subscriber.on('close', onClose);
+      subscriber.on('end', onClose);
+      subscriber.on('ready', onReady);
     }
     return subscriber;
   };
@@ -69,21 +107,25 @@ export function createPubSub(options: PubSubOptions): PubSub {
     async publish(channel, message) {
       await run('publish', client, () => client.call('PUBLISH', prefix + channel, message)).then(expect('publish', isInteger));
     },
-    async subscribe(channel, handler) {
+    async subscribe(channel, handler, listener) {
       if (caller.closed) throw unavailable('store closed');
       if (typeof handler !== 'function') throw new TypeError('portcullis: handler must be a function');
       const full = prefix + channel;
       let state = channels.get(full);
       if (state === undefined) {
-        state = { handlers: new Set(), subscribed: false, queue: Promise.resolve() };
+        state = { handlers: new Map(), subscribed: false, interrupted: false, queue: Promise.resolve() };
         channels.set(full, state);
       }
       const own = (message: string): void => handler(message);
       const current = state;
       await enqueue(current, async () => {
         if (caller.closed) throw unavailable('store closed');
-        current.handlers.add(own);
-        if (current.subscribed) return;
+        current.handlers.set(own, listener);
+        if (current.subscribed) {
+          // Told now, as it would have been had it subscribed before the interruption.
+          if (current.interrupted && listener?.onInterrupted !== undefined) queueMicrotask(() => listener.onInterrupted?.());
+          return;
+        }
         try {
           const conn = connection();
           await run('subscribe', conn, () => conn.subscribe(full));
@@ -111,6 +153,7 @@ export function createPubSub(options: PubSubOptions): PubSub {
           // Assume unsubscribed even on failure: a later subscribe then re-subscribes
           // (idempotent), and a stale subscription only delivers messages nobody handles.
           current.subscribed = false;
+          current.interrupted = false;
           const conn = connection();
           await run('unsubscribe', conn, () => conn.unsubscribe(full)).catch(noop);
           dropIfIdle(full, current);
@@ -123,6 +166,9 @@ export function createPubSub(options: PubSubOptions): PubSub {
       channels.clear();
       if (conn === undefined) return;
       conn.off('message', onMessage);
+      conn.off('close', onClose);
+      conn.off('end', onClose);
+      conn.off('ready', onReady);
       if (given === undefined) await options.shutdown(conn);
       else if (conn.status === 'ready') {
         // Not ours to quit: only drop this store's channels, bounded like any call.
