@@ -20,14 +20,14 @@ import { countsAsFailure, createRateLimiter } from './limits.js';
 import { describeError, scrubError, silentLogger } from './logger.js';
 import type { GuardOptions, ResolvedGuardOptions } from './options.js';
 import { resolveGuardOptions } from './options.js';
-import type { Revocations, RevokeTarget } from './revocation.js';
-import { checkTarget, createRevocations } from './revocation.js';
+import type { RevocationStatus, Revocations, RevokeTarget } from './revocation.js';
+import { checkTarget, closeRevoked, createRevocations } from './revocation.js';
 import { sanitizeCredentials } from './sanitize.js';
 import type { ConnectionState } from './state-machine.js';
 import { isThenable } from './thenable.js';
 import type { AuthContext, AuthPhase, Credentials, Principal, Store, Strategy, Transport } from './types.js';
 
-export type { RevokeTarget } from './revocation.js';
+export type { RevocationStatus, RevokeTarget } from './revocation.js';
 
 /** Live counts. */
 export interface GuardStats {
@@ -81,8 +81,13 @@ export interface Guard {
   revoke(target: RevokeTarget, options?: { ttlMs?: number }): Promise<number>;
   /** True when a revocation covers `principal` (store lookup). */
   isRevoked(principal: Principal): Promise<boolean>;
-  /** Resolves once the guard listens for cluster revocations. */
+  /**
+   * Resolves the first time the guard listens for cluster revocations (as late as
+   * the store is unreachable), or when the guard is closed first. Never rejects.
+   */
   readonly ready: Promise<void>;
+  /** Whether this guard hears revocations made on other nodes now (`off` once closed or with `revocation: false`). */
+  readonly revocationStatus: RevocationStatus;
   /** Reports a refusal that happened before any connection existed (upgrade, handshake). */
   rejected(
     error: AuthError,
@@ -166,7 +171,19 @@ export function createGuard(options: GuardOptions): Guard {
   const byToken: Index = new Map();
   const limiter: RateLimiter = createRateLimiter(store, opts.rateLimits);
   const revocations: Revocations | undefined =
-    opts.revocation === false ? undefined : createRevocations(store, clock, logger, opts.revocation, (target) => revokeLocal(target));
+    opts.revocation === false
+      ? undefined
+      : createRevocations(
+          store,
+          clock,
+          logger,
+          opts.revocation,
+          (target) => revokeLocal(target),
+          () => {
+            // Back to listening: close what was revoked elsewhere while this node was deaf.
+            if (revocations !== undefined && live.size > 0) void closeRevoked(revocations, [...live.values()], logger);
+          },
+        );
 
   const safeHook = (name: string, fn: () => void): void => {
     try {
@@ -486,6 +503,9 @@ export function createGuard(options: GuardOptions): Guard {
       return revokedNow(principal);
     },
     ready: revocations === undefined ? Promise.resolve() : revocations.ready,
+    get revocationStatus() {
+      return revocations === undefined ? 'off' : revocations.status;
+    },
     rejected: reject,
     connections() {
       return live.values();
