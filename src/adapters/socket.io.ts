@@ -17,7 +17,7 @@ import { describeError } from '../core/logger.js';
 import type { GuardOptions } from '../core/options.js';
 import type { OriginCheckOptions } from '../core/origin.js';
 import { createOriginCheck } from '../core/origin.js';
-import type { ClientAddress } from '../core/request.js';
+import type { ClientAddress, TrustedProxies } from '../core/request.js';
 import { createRequestResolver, headerValue } from '../core/request.js';
 import { whenSettled } from '../core/thenable.js';
 import type { Principal } from '../core/types.js';
@@ -63,10 +63,12 @@ export interface SocketIoGuardOptions extends GuardOptions, Pick<OriginCheckOpti
    */
   origins?: NonNullable<OriginCheckOptions['origins']>;
   /**
-   * Exact IPs of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+   * Reverse proxies whose forwarding headers are believed: addresses, CIDR ranges,
+   * presets (`'loopback'`, `'linklocal'`, `'uniquelocal'`), a hop count, and
+   * `{ proxies, header: 'forwarded' }` for RFC 7239 (see {@link TrustedProxies}).
    * @default [] (headers ignored)
    */
-  trustedProxies?: readonly string[];
+  trustedProxies?: TrustedProxies;
   /** Refuse plain (non-TLS) connections with `tls_required`. @default false */
   requireTls?: boolean;
   /**
