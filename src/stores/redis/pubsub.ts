@@ -13,6 +13,7 @@ import type { Store, SubscriptionListener } from '../../core/types.js';
 import type { Caller, Connection } from './connection.js';
 import { noop, unavailable } from './connection.js';
 import { expect, isInteger } from './replies.js';
+import { evalScript, PUBLISH } from './scripts.js';
 
 export interface PubSubOptions {
   /** The command connection (publishes; duplicated for the subscriber unless `given`). */
@@ -105,7 +106,10 @@ export function createPubSub(options: PubSubOptions): PubSub {
 
   return {
     async publish(channel, message) {
-      await run('publish', client, () => client.call('PUBLISH', prefix + channel, message)).then(expect('publish', isInteger));
+      const full = prefix + channel;
+      await run('publish', client, () =>
+        client.isCluster === true ? evalScript(client, PUBLISH, full, message) : client.call('PUBLISH', full, message),
+      ).then(expect('publish', isInteger));
     },
     async subscribe(channel, handler, listener) {
       if (caller.closed) throw unavailable('store closed');

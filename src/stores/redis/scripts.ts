@@ -23,6 +23,14 @@ export const INCREMENT = script(
   "local n = redis.call('INCR', KEYS[1])\nif n == 1 or redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end\nreturn n",
 );
 
+/**
+ * PUBLISH on the node that owns the channel's slot (the channel is the script's
+ * key, for routing only). On a Cluster, a plain PUBLISH goes to any node, and two
+ * messages sent through two nodes may arrive in either order; sent from one node
+ * per channel, they keep the order they were published in.
+ */
+export const PUBLISH = script("return redis.call('PUBLISH', KEYS[1], ARGV[1])");
+
 /** Runs `s` on `key` with `EVALSHA`, falling back to `EVAL` when the script is not cached yet. */
 export async function evalScript(client: Connection, s: Script, key: string, ...args: (string | number)[]): Promise<unknown> {
   try {
