@@ -235,7 +235,8 @@ export function createRevocations(
 
   const attempt = (): void => {
     retryTimer = undefined;
-    inflight = store.subscribe(channel, onMessage, listener).then(
+    // Through a promise, so that a store whose subscribe throws synchronously is retried like one that rejects.
+    inflight = new Promise<() => Promise<void>>((resolve) => resolve(store.subscribe(channel, onMessage, listener))).then(
       async (unsub) => {
         if (closed) return unsub();
         unsubscribe = unsub;
