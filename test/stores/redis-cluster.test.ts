@@ -43,7 +43,8 @@ describeRedisCluster('redis store on a Redis Cluster', () => {
         client.on('error', noop);
         clients.push(client);
         await eventually(async () => client.status === 'ready' || (await client.ping().then(() => true)), 10_000, 'the cluster client');
-        const store = createRedisStore({ client, prefix: `${base}${options.prefix ?? 'default:'}` });
+        // A generous per-call deadline: this suite checks behaviour, on a machine that may be busy.
+        const store = createRedisStore({ client, prefix: `${base}${options.prefix ?? 'default:'}`, timeoutMs: 2_000 });
         stores.push(store);
         return store;
       },
