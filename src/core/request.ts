@@ -103,6 +103,12 @@ function compileTrust(proxies: unknown): Trust {
     }
   }
   if (proxies.length === 0) return trustNone;
+  // Exact IPv4 addresses only (the common case, and one text per address): a set lookup, no parsing per hop.
+  // IPv6 has several spellings per address: proxy-addr compares those.
+  if ((proxies as string[]).every((entry) => isIP(entry) === 4)) {
+    const exact = new Set((proxies as string[]).map(normalizeIp));
+    return (addr) => exact.has(normalizeIp(addr));
+  }
   const compiled = proxyAddr.compile([...(proxies as string[])]);
   return (addr, i) => compiled(addr, i);
 }
