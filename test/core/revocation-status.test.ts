@@ -15,7 +15,7 @@ import { createMetrics } from '../../src/metrics.js';
 import { createRedisStore } from '../../src/stores/redis.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
 import { type RedisServer, redisAvailable, skipWithoutRedis, startRedis } from '../helpers/redis.js';
-import { waitUntil } from '../helpers/wait.js';
+import { waitUntil, withDeadline } from '../helpers/wait.js';
 
 const strategy = createCustomStrategy((c) => (typeof c.user === 'string' ? { id: c.user } : null));
 
@@ -98,6 +98,22 @@ describe('revocation status of a guard', { skip: !redisAvailable() && 'redis-ser
     assert.equal(guard.revocationStatus, 'off');
     // No credential or connection string in what was logged.
     assert.ok(!JSON.stringify(logger.lines).includes(redis.url));
+  });
+
+  it('ready resolves (never rejects) when a guard still deaf is closed', async (t) => {
+    if (skipWithoutRedis(t)) return;
+    const redis = await startRedis();
+    servers.push(redis);
+    await redis.stop();
+    const conn = new Redis(redis.url, { enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+    conn.on('error', () => {});
+    const store = createRedisStore({ client: conn, ownsClient: true, timeoutMs: 200 });
+    const guard = createGuard({ strategies: [strategy], store });
+    assert.equal(guard.revocationStatus, 'deaf');
+    await guard.close();
+    await withDeadline(guard.ready, 2_000, 'ready after close');
+    assert.equal(guard.revocationStatus, 'off');
+    await store.close();
   });
 
   it("is 'off' with revocation disabled, and 'listening' at once on the memory store", async () => {
