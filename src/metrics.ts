@@ -11,6 +11,8 @@
  * - `portcullis_rejections_total{transport,code,phase}`
  * - `portcullis_events_total{transport,type}` (timeout, expired, revoked, closed)
  * - `portcullis_verification_seconds{transport,outcome}` (histogram: accepted | refreshed | rejected)
+ * - `portcullis_revocation_deaf_guards` (gauge, read at scrape time): tracked guards that do not hear
+ *   revocations from other nodes now (`guard.revocationStatus === 'deaf'`); alert when above 0
  *
  * Labels never carry a principal, an IP or a credential.
  */
@@ -64,6 +66,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         }
       }
       for (const { labels, n } of counts.values()) this.set(labels, n);
+    },
+  });
+  new client.Gauge({
+    name: `${prefix}revocation_deaf_guards`,
+    help: 'Tracked guards not listening for revocations from other nodes (store subscription down); 0 when healthy.',
+    registers: [registry],
+    collect() {
+      let deaf = 0;
+      for (const guard of guards) if (guard.revocationStatus === 'deaf') deaf++;
+      this.set(deaf);
     },
   });
   const authentications = new client.Counter({

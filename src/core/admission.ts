@@ -18,7 +18,7 @@ import type { Guard } from './guard.js';
 import { describeError } from './logger.js';
 import type { OriginCheckOptions } from './origin.js';
 import { createOriginCheck } from './origin.js';
-import type { ClientAddress } from './request.js';
+import type { ClientAddress, TrustedProxies } from './request.js';
 import { createRequestResolver, headerValue } from './request.js';
 import { whenSettled } from './thenable.js';
 import type { Principal, Transport } from './types.js';
@@ -27,8 +27,8 @@ import type { Principal, Transport } from './types.js';
 export interface AdmissionOptions extends Pick<OriginCheckOptions, 'allowNull' | 'requireOrigin'> {
   /** Origins allowed to connect. @default same-origin only */
   origins?: NonNullable<OriginCheckOptions['origins']>;
-  /** Exact IPs of reverse proxies whose `X-Forwarded-*` headers are believed. @default [] */
-  trustedProxies?: readonly string[];
+  /** Reverse proxies whose forwarding headers are believed (see {@link TrustedProxies}). @default [] */
+  trustedProxies?: TrustedProxies;
   /** Refuse plain (non-TLS) connections with `tls_required`. @default false */
   requireTls?: boolean;
 }

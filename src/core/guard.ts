@@ -25,8 +25,8 @@ import type { GuardOptions, ResolvedGuardOptions } from './options.js';
 import { resolveGuardOptions } from './options.js';
 import { createPendingBudget } from './pending-budget.js';
 import { createPrincipalIndex } from './principal-index.js';
-import type { Revocations, RevokeTarget } from './revocation.js';
-import { checkTarget, createRevocations } from './revocation.js';
+import type { RevocationStatus, Revocations, RevokeTarget } from './revocation.js';
+import { checkTarget, closeRevoked, createRevocations } from './revocation.js';
 import type { ConnectionState } from './state-machine.js';
 import type { TransportAttempts } from './transport-attempts.js';
 import { createTransportAttempts } from './transport-attempts.js';
@@ -34,7 +34,7 @@ import type { AuthContext, AuthPhase, Principal, Store } from './types.js';
 import type { Verified } from './verification.js';
 import { createVerifier } from './verification.js';
 
-export type { RevokeTarget } from './revocation.js';
+export type { RevocationStatus, RevokeTarget } from './revocation.js';
 export type { Verified } from './verification.js';
 
 /** Live counts. */
@@ -78,8 +78,13 @@ export interface Guard {
   revoke(target: RevokeTarget, options?: { ttlMs?: number }): Promise<number>;
   /** True when a revocation covers `principal` (store lookup). */
   isRevoked(principal: Principal): Promise<boolean>;
-  /** Resolves once the guard listens for cluster revocations. */
+  /**
+   * Resolves the first time the guard listens for cluster revocations (as late as
+   * the store is unreachable), or when the guard is closed first. Never rejects.
+   */
   readonly ready: Promise<void>;
+  /** Whether this guard hears revocations made on other nodes now (`off` once closed or with `revocation: false`). */
+  readonly revocationStatus: RevocationStatus;
   /** Reports a refusal that happened before any connection existed (upgrade, handshake). */
   rejected(error: AuthError, where: RejectedAt): void;
   /** @internal Attempts per transport connection (see `maxAttemptsPerTransport`). */
@@ -131,7 +136,20 @@ export function createGuard(options: GuardOptions): Guard {
   const attempts = createTransportAttempts(opts.maxAttemptsPerTransport);
   const limiter = createRateLimiter(store, opts.rateLimits, opts.strategies, logger);
   const revocations: Revocations | undefined =
-    opts.revocation === false ? undefined : createRevocations(store, clock, logger, opts.revocation, (target) => revokeLocal(target));
+    opts.revocation === false
+      ? undefined
+      : createRevocations(
+          store,
+          clock,
+          logger,
+          opts.revocation,
+          (target) => revokeLocal(target),
+          () => {
+            // Back to listening: close what was revoked elsewhere while this node was deaf.
+            if (revocations !== undefined && live.size > 0) void closeRevoked(revocations, [...live.values()], logger);
+          },
+        );
+
   const verifier = createVerifier(opts, limiter, revocations, clock);
 
   const internals: GuardInternals = {
@@ -262,6 +280,9 @@ export function createGuard(options: GuardOptions): Guard {
       return verifier.revoked(principal);
     },
     ready: revocations === undefined ? Promise.resolve() : revocations.ready,
+    get revocationStatus() {
+      return revocations === undefined ? 'off' : revocations.status;
+    },
     rejected,
     attempts,
     connections() {

@@ -7,10 +7,18 @@
  * issued at or before that time (a later login is fine; a principal without
  * `issuedAt` is refused until the record expires). `sessionId` and `tokenId`
  * revocations refuse those outright.
+ *
+ * Listening survives the store: the guard subscribes until the store confirms,
+ * retrying with capped exponential backoff, and its {@link RevocationStatus} is
+ * `deaf` whenever the subscription is not confirmed (before the first success,
+ * or while the store reports it interrupted). Every change of status is logged
+ * and reported to `onStatus`; on each return to `listening`, the guard re-checks
+ * its open sockets against the store, closing those revoked while it was deaf.
  */
 
 import { AuthError, isAuthError } from '../errors.js';
 import type { Clock } from './clock.js';
+import { MAX_TIMER_MS } from './clock.js';
 import { DEFAULTS } from './defaults.js';
 import { describeError } from './logger.js';
 import type { Logger, Principal, Store, SyncStore } from './types.js';
@@ -31,7 +39,25 @@ export interface RevocationOptions {
   ttlMs?: number;
   /** The publish/subscribe channel (the store adds its own prefix). @default 'revocations' */
   channel?: string;
+  /**
+   * The longest wait between two attempts to subscribe, in ms. Attempts start
+   * 100 ms apart and double (with jitter) up to this.
+   * @default 5000
+   */
+  retryMaxMs?: number;
+  /** Called on every change of {@link RevocationStatus} (not for the initial `deaf`). Must not throw. */
+  onStatus?: (status: RevocationStatus) => void;
 }
+
+/**
+ * Whether this node hears revocations made on other nodes:
+ * - `listening`: subscribed, as confirmed by the store;
+ * - `deaf`: not (yet, or no longer) subscribed; revocations made elsewhere are still
+ *   recorded in the store and refused at the next authentication or refresh, but
+ *   this node's open sockets are not closed until it listens again;
+ * - `off`: the guard was closed (or revocation is disabled).
+ */
+export type RevocationStatus = 'listening' | 'deaf' | 'off';
 
 export interface Revocations {
   /** Records the revocation in the store and tells every node (the caller closes its own sockets). */
@@ -43,13 +69,20 @@ export interface Revocations {
   isRevoked(principal: Principal): boolean | Promise<boolean>;
   /** Synchronous check against revocations seen in the last minute (closes verify/revoke races). */
   recentlyRevoked(principal: Principal): boolean;
-  /** Resolves once this node listens for revocations. */
+  /**
+   * Resolves the first time this node listens for revocations (which may take
+   * as long as the store is unreachable), or when closed first. Never rejects.
+   */
   readonly ready: Promise<void>;
+  /** See {@link RevocationStatus}. */
+  readonly status: RevocationStatus;
   close(): Promise<void>;
 }
 
 const RECENT_MS = 60_000;
 const RECENT_MAX = 10_000;
+const RETRY_MIN_MS = 100;
+const DEFAULT_RETRY_MAX_MS = 5_000;
 
 function keysOf(target: RevokeTarget): string[] {
   const keys: string[] = [];
@@ -101,17 +134,27 @@ export function checkTarget(target: RevokeTarget): void {
   if (!any) throw new TypeError('portcullis: revoke needs userId, sessionId or tokenId');
 }
 
-/** Creates the revocation service of a guard; `onRevoke` closes local sockets. */
+/**
+ * Creates the revocation service of a guard; `onRevoke` closes local sockets, and
+ * `onListening` (called each time the node listens again) re-checks them.
+ */
 export function createRevocations(
   store: Store,
   clock: Clock,
   logger: Logger,
   options: RevocationOptions,
   onRevoke: (target: RevokeTarget) => void,
+  onListening: () => void = () => {},
 ): Revocations {
   const ttlMs = options.ttlMs ?? DEFAULTS.revocation.ttlMs;
   const channel = options.channel ?? DEFAULTS.revocation.channel;
+  const retryMaxMs = options.retryMaxMs ?? DEFAULT_RETRY_MAX_MS;
+  const { onStatus } = options;
   if (!Number.isInteger(ttlMs) || ttlMs < 1) throw new TypeError('portcullis: revocation.ttlMs must be a positive integer');
+  if (!Number.isInteger(retryMaxMs) || retryMaxMs < RETRY_MIN_MS || retryMaxMs > MAX_TIMER_MS) {
+    throw new TypeError(`portcullis: revocation.retryMaxMs must be an integer of at least ${RETRY_MIN_MS}`);
+  }
+  if (onStatus !== undefined && typeof onStatus !== 'function') throw new TypeError('portcullis: revocation.onStatus must be a function');
   const recent = new Map<string, number>();
   let unsubscribe: (() => Promise<void>) | undefined;
   let closed = false;
@@ -152,15 +195,72 @@ export function createRevocations(
     onRevoke(target);
   };
 
-  const ready = store.subscribe(channel, onMessage).then(
-    async (unsub) => {
-      if (closed) await unsub();
-      else unsubscribe = unsub;
+  let status: RevocationStatus = 'deaf';
+  let deafSince = clock.now();
+  let failures = 0;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let inflight: Promise<void> = Promise.resolve();
+  let markReady = (): void => {};
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+
+  const setStatus = (next: RevocationStatus): void => {
+    if (next === status) return;
+    status = next;
+    if (next === 'off') return;
+    if (next === 'deaf') {
+      deafSince = clock.now();
+      logger.warn({ channel }, 'portcullis: revocation listener interrupted: this node is deaf to revocations from other nodes');
+    } else {
+      logger.info({ channel, deafMs: clock.now() - deafSince }, 'portcullis: listening for revocations');
+      markReady();
+      onListening();
+    }
+    if (onStatus !== undefined) {
+      try {
+        onStatus(next);
+      } catch (err) {
+        logger.error({ channel, ...describeError(err) }, 'portcullis: revocation.onStatus threw');
+      }
+    }
+  };
+
+  const listener = {
+    onInterrupted: () => {
+      if (!closed) setStatus('deaf');
     },
-    (err: unknown) => {
-      logger.error({ channel, ...describeError(err) }, 'portcullis: could not subscribe to revocations');
+    onResumed: () => {
+      if (!closed) setStatus('listening');
     },
-  );
+  };
+
+  const attempt = (): void => {
+    retryTimer = undefined;
+    // Through a promise, so that a store whose subscribe throws synchronously is retried like one that rejects.
+    inflight = new Promise<() => Promise<void>>((resolve) => resolve(store.subscribe(channel, onMessage, listener))).then(
+      async (unsub) => {
+        if (closed) return unsub();
+        unsubscribe = unsub;
+        failures = 0;
+        setStatus('listening');
+      },
+      (err: unknown) => {
+        if (closed) return;
+        // Doubling from 100 ms, capped, with jitter so that nodes do not retry in step.
+        const base = Math.min(retryMaxMs, RETRY_MIN_MS * 2 ** Math.min(failures, 20));
+        const delay = Math.ceil(base / 2 + Math.random() * (base / 2));
+        failures++;
+        const fields = { channel, attempt: failures, retryInMs: delay, ...describeError(err) };
+        // Loud once per deaf period, quiet afterwards: a long outage must not flood the log.
+        if (failures === 1) logger.error(fields, 'portcullis: could not subscribe to revocations; this node is deaf until it can');
+        else logger.debug(fields, 'portcullis: could not subscribe to revocations yet');
+        retryTimer = setTimeout(attempt, delay);
+        retryTimer.unref();
+      },
+    );
+  };
+  attempt();
 
   return {
     async revoke(target, ttl = ttlMs) {
@@ -198,10 +298,60 @@ export function createRevocations(
       return false;
     },
     ready,
+    get status() {
+      return status;
+    },
     async close() {
+      if (closed) return;
       closed = true;
-      await ready;
+      status = 'off';
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
+      markReady();
+      await inflight;
       await unsubscribe?.();
     },
   };
+}
+
+/** What {@link closeRevoked} needs of a connection. */
+export interface RevocableConnection {
+  readonly authenticated: boolean;
+  readonly principal: Principal | undefined;
+  terminate(error: AuthError): void;
+}
+
+const RECHECK_BATCH = 256;
+
+/**
+ * Checks every authenticated connection of `connections` against the store, and
+ * closes with `revoked` those a revocation covers: what a node missed while it
+ * was deaf. Batches of 256 lookups at a time; a failed lookup leaves its
+ * connection open (the next return to `listening` checks it again). Never rejects.
+ */
+export async function closeRevoked(revocations: Revocations, connections: Iterable<RevocableConnection>, logger: Logger): Promise<number> {
+  const targets: { conn: RevocableConnection; principal: Principal }[] = [];
+  for (const conn of connections) {
+    if (conn.authenticated && conn.principal !== undefined) targets.push({ conn, principal: conn.principal });
+  }
+  let closed = 0;
+  let failed = 0;
+  for (let i = 0; i < targets.length; i += RECHECK_BATCH) {
+    await Promise.all(
+      targets.slice(i, i + RECHECK_BATCH).map(async ({ conn, principal }) => {
+        try {
+          if (!(await revocations.isRevoked(principal))) return;
+        } catch {
+          failed++;
+          return;
+        }
+        // Still the same principal (a refresh may have replaced it meanwhile) and still open.
+        if (conn.principal !== principal || !conn.authenticated) return;
+        conn.terminate(new AuthError('revoked', { detail: 'revoked while this node was deaf to revocations' }));
+        closed++;
+      }),
+    );
+  }
+  if (closed > 0 || failed > 0)
+    logger.info({ checked: targets.length, closed, failed }, 'portcullis: re-checked open sockets for revocations');
+  return closed;
 }

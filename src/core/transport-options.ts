@@ -4,6 +4,7 @@
  * credentials are read. Defaults: {@link DEFAULTS}`.transport`, and the per-transport
  * `mode` in `DEFAULTS.socketIo` / `DEFAULTS.ws`.
  */
+import type { TrustedProxies } from './request.js';
 import type { DEFAULTS } from './defaults.js';
 import type { OriginCheckOptions } from './origin.js';
 
@@ -16,11 +17,13 @@ export interface TransportOptions<M extends string = string> extends Pick<Origin
    */
   origins?: NonNullable<OriginCheckOptions['origins']>;
   /**
-   * Exact IPs of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are
-   * believed (only when the direct peer is one of them).
+   * Reverse proxies whose forwarding headers are believed (only when the direct
+   * peer is one of them): addresses, CIDR ranges, presets (`'loopback'`,
+   * `'linklocal'`, `'uniquelocal'`), a hop count, and `{ proxies, header: 'forwarded' }`
+   * for RFC 7239 (see {@link TrustedProxies}).
    * @default [] (headers ignored)
    */
-  trustedProxies?: readonly string[];
+  trustedProxies?: TrustedProxies;
   /**
    * Refuse plain (non-TLS) connections with `tls_required` (HTTP 403 before the
    * upgrade). TLS is recognised on the socket itself or via a trusted proxy's

@@ -112,6 +112,14 @@ export interface SyncStore {
   release(key: string): void;
 }
 
+/** Told when a subscription stops and starts hearing messages again (see {@link Store.subscribe}). */
+export interface SubscriptionListener {
+  /** The connection carrying the subscription was lost: messages published from now on do not arrive. */
+  onInterrupted?(): void;
+  /** The subscription was confirmed again after an interruption. */
+  onResumed?(): void;
+}
+
 /** The atomic operations strategies and limits need, over one process or a cluster. */
 export interface Store {
   /** Optional synchronous view of the same data (in-process stores only). */
@@ -146,8 +154,13 @@ export interface Store {
   existsAny(keys: readonly string[]): Promise<boolean>;
   /** Publishes `message` on `channel` to every subscriber in the cluster (including this process). */
   publish(channel: string, message: string): Promise<void>;
-  /** Subscribes to `channel`; resolves a function that unsubscribes. */
-  subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Subscribes to `channel`; resolves (once the store confirmed the subscription)
+   * a function that unsubscribes. A networked store reports, through `listener`,
+   * when its subscription is interrupted (messages published meanwhile are lost)
+   * and when it is confirmed again; an in-process store is never interrupted.
+   */
+  subscribe(channel: string, handler: (message: string) => void, listener?: SubscriptionListener): Promise<() => Promise<void>>;
   /** Releases resources (timers, connections). */
   close(): Promise<void>;
 }

@@ -1,60 +1,11 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, fork } from 'node:child_process';
 import { after, before, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type Socket as ClientSocket, io as ioc } from 'socket.io-client';
 import { WebSocket } from 'ws';
+import { type ClusterNode as Node, startNode } from '../helpers/cluster-node.js';
 import { describeRedis } from '../helpers/redis.js';
 import { connected } from '../helpers/socket-io.js';
-import { waitForEvent, waitUntil, withDeadline } from '../helpers/wait.js';
-
-const NODE_SCRIPT = fileURLToPath(new URL('../fixtures/cluster-node.ts', import.meta.url));
-
-interface Node {
-  child: ChildProcess;
-  url: string;
-  call(msg: Record<string, unknown>): Promise<Record<string, unknown>>;
-}
-
-async function startNode(redisUrl: string): Promise<Node> {
-  const child = fork(NODE_SCRIPT, [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, REDIS_URL: redisUrl },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  // Other IPC traffic (tsx's own) may come first: wait for ours.
-  const ready = await withDeadline(
-    new Promise<{ port: number }>((resolve) => {
-      const onMessage = (m: { ready?: boolean; port?: number }): void => {
-        if (m?.ready !== true || typeof m.port !== 'number') return;
-        child.off('message', onMessage);
-        resolve({ port: m.port });
-      };
-      child.on('message', onMessage);
-    }),
-    20_000,
-    'cluster node start',
-  );
-  let seq = 0;
-  return {
-    child,
-    url: `http://127.0.0.1:${ready.port}`,
-    call(msg) {
-      const id = ++seq;
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`node did not answer ${String(msg.cmd)}`)), 5000);
-        const onMessage = (reply: { id?: number }): void => {
-          if (reply.id !== id) return;
-          clearTimeout(timer);
-          child.off('message', onMessage);
-          resolve(reply as Record<string, unknown>);
-        };
-        child.on('message', onMessage);
-        child.send({ ...msg, id });
-      });
-    },
-  };
-}
+import { waitForEvent, waitUntil } from '../helpers/wait.js';
 
 describeRedis('a cluster of three processes sharing one redis-server', (redis) => {
   const nodes: Node[] = [];
@@ -66,17 +17,17 @@ describeRedis('a cluster of three processes sharing one redis-server', (redis) =
   };
 
   before(async () => {
-    nodes.push(...(await Promise.all([startNode(redis().url), startNode(redis().url), startNode(redis().url)])));
+    nodes.push(
+      ...(await Promise.all([
+        startNode({ REDIS_URL: redis().url }),
+        startNode({ REDIS_URL: redis().url }),
+        startNode({ REDIS_URL: redis().url }),
+      ])),
+    );
   });
   after(async () => {
     for (const c of clients) c.close();
-    await Promise.all(
-      nodes.map(async (n) => {
-        const exited = waitForEvent(n.child, 'exit', 5000).catch(() => n.child.kill('SIGKILL'));
-        n.child.send({ cmd: 'stop', id: 0 });
-        await exited;
-      }),
-    );
+    await Promise.all(nodes.map((n) => n.stop()));
   });
 
   it('isolates pending sockets from broadcasts sent on another node', async () => {

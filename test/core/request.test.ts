@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
-import { createRequestResolver, peerCertificateOf, snapshotRequest } from '../../src/core/request.js';
+import { createRequestResolver, MAX_FORWARDED_HOPS, peerCertificateOf, snapshotRequest } from '../../src/core/request.js';
 
 interface FakeSocket {
   remoteAddress?: string;
@@ -61,10 +61,87 @@ describe('createRequestResolver', () => {
     assert.equal(resolve(req('::1', { 'x-forwarded-for': '2001:db8::5' })).ip, '2001:db8::5');
   });
 
-  it('throws TypeError for entries that are not IPs', () => {
-    assert.throws(() => createRequestResolver({ trustedProxies: ['10.0.0.0/8'] }), TypeError);
+  it('throws TypeError for entries that are not addresses, ranges or presets', () => {
     assert.throws(() => createRequestResolver({ trustedProxies: ['proxy.internal'] }), TypeError);
+    assert.throws(() => createRequestResolver({ trustedProxies: ['10.0.0.0/33'] }), TypeError);
+    assert.throws(() => createRequestResolver({ trustedProxies: ['10.0.0.0/x'] }), TypeError);
+    assert.throws(() => createRequestResolver({ trustedProxies: [7 as never] }), TypeError);
     assert.throws(() => createRequestResolver({ trustedProxies: '10.0.0.1' as never }), TypeError);
+    assert.throws(() => createRequestResolver({ trustedProxies: -1 }), TypeError);
+    assert.throws(() => createRequestResolver({ trustedProxies: 1.5 }), TypeError);
+    assert.throws(() => createRequestResolver({ trustedProxies: { proxies: 1, header: 'x-real-ip' as never } }), TypeError);
+    assert.throws(() => createRequestResolver({ trustedProxies: { proxies: 'loopback' as never } }), TypeError);
+  });
+
+  it('trusts CIDR ranges (bits or netmask) and the proxy-addr presets', () => {
+    const cidr = createRequestResolver({ trustedProxies: ['10.0.0.0/8', '192.168.0.0/255.255.0.0', 'fd00::/8'] });
+    assert.equal(cidr(req('10.200.3.4', { 'x-forwarded-for': '198.51.100.9' })).ip, '198.51.100.9');
+    assert.equal(cidr(req('::ffff:192.168.7.7', { 'x-forwarded-for': '198.51.100.9' })).ip, '198.51.100.9');
+    assert.equal(cidr(req('fd12::1', { 'x-forwarded-for': '2001:db8::5' })).ip, '2001:db8::5');
+    assert.equal(cidr(req('11.0.0.1', { 'x-forwarded-for': '198.51.100.9' })).ip, '11.0.0.1');
+    // A chain of load balancers inside the range, whatever their addresses.
+    assert.equal(cidr(req('10.0.0.9', { 'x-forwarded-for': '6.6.6.6, 198.51.100.9, 10.9.9.9, 10.1.1.1' })).ip, '198.51.100.9');
+    const presets = createRequestResolver({ trustedProxies: ['loopback', 'uniquelocal', 'linklocal'] });
+    for (const proxy of ['127.0.0.1', '127.9.9.9', '::1', '10.1.2.3', '172.16.0.1', '192.168.1.1', 'fc00::1', '169.254.1.1', 'fe80::1']) {
+      assert.equal(presets(req(proxy, { 'x-forwarded-for': '198.51.100.9' })).ip, '198.51.100.9', proxy);
+    }
+    for (const outsider of ['8.8.8.8', '172.32.0.1', '2001:db8::1']) {
+      assert.equal(presets(req(outsider, { 'x-forwarded-for': '198.51.100.9' })).ip, outsider, outsider);
+    }
+  });
+
+  it('counts hops from the right with a number (Express "trust proxy" n)', () => {
+    const one = createRequestResolver({ trustedProxies: 1 });
+    assert.equal(one(req('203.0.113.1', { 'x-forwarded-for': '6.6.6.6, 198.51.100.9' })).ip, '198.51.100.9');
+    assert.equal(one(req('203.0.113.1')).ip, '203.0.113.1');
+    const two = createRequestResolver({ trustedProxies: 2 });
+    assert.equal(two(req('203.0.113.1', { 'x-forwarded-for': '6.6.6.6, 198.51.100.9, 203.0.113.2' })).ip, '198.51.100.9');
+    // Fewer hops than trusted: the leftmost.
+    assert.equal(two(req('203.0.113.1', { 'x-forwarded-for': '198.51.100.9' })).ip, '198.51.100.9');
+    assert.equal(createRequestResolver({ trustedProxies: 0 })(req('203.0.113.1', { 'x-forwarded-for': '1.2.3.4' })).ip, '203.0.113.1');
+  });
+
+  it('reads the standard Forwarded header (RFC 7239) when told to, and only then', () => {
+    const std = createRequestResolver({ trustedProxies: { proxies: ['loopback'], header: 'forwarded' } });
+    const xff = createRequestResolver({ trustedProxies: ['loopback'] });
+    const headers = {
+      forwarded: 'for=6.6.6.6;proto=http, For="[2001:db8:cafe::17]:4711";proto=https;by=10.0.0.1, for=127.0.0.2',
+      'x-forwarded-for': '1.2.3.4',
+    };
+    assert.deepEqual(std(req('127.0.0.1', headers)), { ip: '2001:db8:cafe::17', secure: true });
+    assert.deepEqual(xff(req('127.0.0.1', headers)), { ip: '1.2.3.4', secure: false });
+    assert.deepEqual(std(req('127.0.0.1', { forwarded: 'for="198.51.100.9:47011";proto=http' }, { encrypted: true })), {
+      ip: '198.51.100.9',
+      secure: false,
+    });
+    // Not from a trusted peer: ignored.
+    assert.deepEqual(std(req('203.0.113.7', headers)), { ip: '203.0.113.7', secure: false });
+    // Obfuscated or unknown nodes, and malformed headers, are not addresses: the last good hop is the client.
+    assert.equal(std(req('127.0.0.1', { forwarded: 'for=198.51.100.9, for=unknown' })).ip, '127.0.0.1');
+    assert.equal(std(req('127.0.0.1', { forwarded: 'for=_hidden, for=198.51.100.9' })).ip, '198.51.100.9');
+    assert.equal(std(req('127.0.0.1', { forwarded: 'for="198.51.100.9' })).ip, '127.0.0.1');
+    assert.equal(std(req('127.0.0.1', { forwarded: 'for' })).ip, '127.0.0.1');
+    assert.equal(std(req('127.0.0.1', { forwarded: 'proto=https' })).ip, '127.0.0.1');
+    const hops = createRequestResolver({ trustedProxies: { proxies: 1, header: 'forwarded' } });
+    assert.equal(hops(req('203.0.113.1', { forwarded: 'for=6.6.6.6, for=198.51.100.9' })).ip, '198.51.100.9');
+  });
+
+  it(`walks at most ${MAX_FORWARDED_HOPS} hops, so 50 000 trusted hops cost no more than ${MAX_FORWARDED_HOPS}`, () => {
+    assert.equal(MAX_FORWARDED_HOPS, 32);
+    const resolve = createRequestResolver({ trustedProxies: ['10.0.0.0/8'] });
+    const std = createRequestResolver({ trustedProxies: { proxies: ['10.0.0.0/8'], header: 'forwarded' } });
+    const many = Array.from({ length: 50_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    // The 32 rightmost entries are believed, the last of them a proxy address, never one a client wrote.
+    const last = many[many.length - MAX_FORWARDED_HOPS];
+    const started = performance.now();
+    assert.equal(resolve(req('10.0.0.1', { 'x-forwarded-for': `198.51.100.9, ${many.join(', ')}` })).ip, last);
+    assert.equal(std(req('10.0.0.1', { forwarded: `for=198.51.100.9, ${many.map((a) => `for=${a}`).join(', ')}` })).ip, last);
+    const ms = performance.now() - started;
+    // Generous for a busy machine (the Forwarded header is still parsed once, linearly).
+    assert.ok(ms < 1_000, `took ${ms.toFixed(1)} ms`);
+    // 31 proxies and the client: the client.
+    const chain = many.slice(0, 30).join(', ');
+    assert.equal(resolve(req('10.0.0.1', { 'x-forwarded-for': `6.6.6.6, 198.51.100.9, ${chain}` })).ip, '198.51.100.9');
   });
 });
 

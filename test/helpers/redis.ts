@@ -41,6 +41,12 @@ export interface RedisServer {
 export interface StartRedisOptions {
   /** Extra `redis-server` arguments, e.g. `['--rename-command', 'GETDEL', '']`. */
   args?: readonly string[];
+  /**
+   * Keep the data across `restart()`: one data directory for the server's life and
+   * an append-only file fsynced on every write (`--appendonly yes --appendfsync always`).
+   * @default false (no persistence: a restart starts empty)
+   */
+  persistent?: boolean;
 }
 
 type Availability = { readonly ok: true; readonly version: string } | { readonly ok: false; readonly reason: string };
@@ -147,12 +153,15 @@ function ping(port: number, timeoutMs: number): Promise<boolean> {
 
 /** Live servers and their scratch directories. */
 const running = new Map<ChildProcess, string>();
+/** Data directories of persistent servers, kept across restarts. */
+const persistentDirs = new Set<string>();
 process.on('exit', () => {
   // Last resort if a test crashed before stopping its server (no time to wait for it here).
   for (const [child, dir] of running) {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
+  for (const dir of persistentDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 interface Launched {
@@ -161,12 +170,16 @@ interface Launched {
   readonly dir: string;
 }
 
-/** Spawns redis-server on `port` and polls PING until it answers, the process exits, or the deadline passes. */
-async function launch(port: number, args: readonly string[]): Promise<Launched> {
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-redis-'));
+/**
+ * Spawns redis-server on `port` and polls PING until it answers, the process exits, or the deadline passes.
+ * With `keptDir`, the data lives there (append-only file on) and outlives the process.
+ */
+async function launch(port: number, args: readonly string[], keptDir?: string): Promise<Launched> {
+  const dir = keptDir ?? mkdtempSync(join(tmpdir(), 'portcullis-redis-'));
+  const persistence = keptDir === undefined ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'always'];
   const child = spawn(
     BIN,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning', ...args],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir, '--loglevel', 'warning', ...args],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   running.set(child, dir);
@@ -181,7 +194,7 @@ async function launch(port: number, args: readonly string[]): Promise<Launched> 
     const onGone = (): void => {
       alive = false;
       running.delete(child);
-      rmSync(dir, { recursive: true, force: true });
+      if (keptDir === undefined) rmSync(dir, { recursive: true, force: true });
       resolve();
     };
     child.once('exit', onGone);
@@ -227,13 +240,15 @@ async function terminate(launched: Launched): Promise<void> {
  */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const args = options.args ?? [];
+  const keptDir = options.persistent === true ? mkdtempSync(join(tmpdir(), 'portcullis-redis-aof-')) : undefined;
+  if (keptDir !== undefined) persistentDirs.add(keptDir);
   let current: Launched | undefined;
   let port = 0;
   let lastError: unknown;
   for (let attempt = 0; attempt < PORT_ATTEMPTS && current === undefined; attempt++) {
     port = await freePort();
     try {
-      current = await launch(port, args);
+      current = await launch(port, args, keptDir);
     } catch (err) {
       // Most likely someone took the port between our probe and redis' bind.
       lastError = err;
@@ -254,7 +269,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     },
     async restart() {
       await server.stop();
-      up = await launch(port, args);
+      up = await launch(port, args, keptDir);
     },
     pause() {
       up?.child.kill('SIGSTOP');

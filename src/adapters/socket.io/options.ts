@@ -8,6 +8,7 @@ import { DEFAULTS } from '../../core/defaults.js';
 import type { Guard, RevokeTarget } from '../../core/guard.js';
 import type { GuardOptions } from '../../core/options.js';
 import type { OriginCheckOptions } from '../../core/origin.js';
+import type { TrustedProxies } from '../../core/request.js';
 import type { TransportOptions } from '../../core/transport-options.js';
 import type { Principal } from '../../core/types.js';
 import type { AuthError } from '../../errors.js';
@@ -44,10 +45,12 @@ export interface SocketIoGuardOptions extends GuardOptions, TransportOptions<Soc
    */
   origins?: NonNullable<OriginCheckOptions['origins']>;
   /**
-   * Exact IPs of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+   * Reverse proxies whose forwarding headers are believed: addresses, CIDR ranges,
+   * presets (`'loopback'`, `'linklocal'`, `'uniquelocal'`), a hop count, and
+   * `{ proxies, header: 'forwarded' }` for RFC 7239 (see {@link TrustedProxies}).
    * @default [] (headers ignored)
    */
-  trustedProxies?: readonly string[];
+  trustedProxies?: TrustedProxies;
   /** Refuse plain (non-TLS) connections with `tls_required`. @default false */
   requireTls?: boolean;
   /**

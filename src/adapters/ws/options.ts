@@ -7,6 +7,7 @@ import type { GuardOptions } from '../../core/options.js';
 import type { OriginCheckOptions } from '../../core/origin.js';
 import type { TransportOptions } from '../../core/transport-options.js';
 import { BEARER_PROTOCOL_PREFIX, isProtocolToken } from '../../protocol.js';
+import type { TrustedProxies } from '../../core/request.js';
 
 /** How a `ws` socket authenticates. */
 export const WsMode = {
@@ -47,11 +48,13 @@ export interface WsGuardOptions extends GuardOptions, TransportOptions<WsMode> {
    */
   origins?: NonNullable<OriginCheckOptions['origins']>;
   /**
-   * Exact IPs of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto`
-   * are believed (only when the direct peer is one of them).
+   * Reverse proxies whose forwarding headers are believed (only when the direct
+   * peer is one of them): addresses, CIDR ranges, presets (`'loopback'`,
+   * `'linklocal'`, `'uniquelocal'`), a hop count, and `{ proxies, header: 'forwarded' }`
+   * for RFC 7239 (see {@link TrustedProxies}).
    * @default [] (headers ignored)
    */
-  trustedProxies?: readonly string[];
+  trustedProxies?: TrustedProxies;
   /**
    * Refuse plain (non-TLS) upgrades with `tls_required` (HTTP 403). TLS is
    * recognised on the socket itself or via a trusted proxy's `X-Forwarded-Proto`.

@@ -10,6 +10,13 @@ import { BEARER_PROTOCOL_PREFIX, isProtocolToken } from '../../protocol.js';
 
 const KEY_RE = /^[+/0-9A-Za-z]{22}==$/;
 
+/**
+ * The most entries `Sec-WebSocket-Protocol` may offer (the bearer entry included);
+ * more is refused with `invalid_request` before the list is split. A browser offers
+ * the few its page names.
+ */
+export const MAX_OFFERED_PROTOCOLS = 64;
+
 /** The path of a request URL (the part before `?`). */
 export function pathnameOf(url: string | undefined): string {
   if (url === undefined) return '/';
@@ -54,12 +61,21 @@ export function takeUpgradeCredentials(req: IncomingMessage, ticketParam: string
   const credentials: { token?: string; ticket?: string } = {};
   const header = req.headers['sec-websocket-protocol'];
   if (typeof header === 'string') {
+    // Counted before splitting: the work done for an unauthenticated request stays bounded.
+    let commas = 0;
+    for (let i = header.indexOf(','); i !== -1; i = header.indexOf(',', i + 1)) {
+      if (++commas >= MAX_OFFERED_PROTOCOLS) {
+        throw new AuthError('invalid_request', { detail: 'upgrade: too many Sec-WebSocket-Protocol entries' });
+      }
+    }
     const kept: string[] = [];
+    const seen = new Set<string>();
     for (const raw of header.split(',')) {
       const entry = raw.trim();
-      if (!isProtocolToken(entry) || kept.includes(entry)) {
+      if (!isProtocolToken(entry) || seen.has(entry)) {
         throw new AuthError('invalid_request', { detail: 'upgrade: invalid Sec-WebSocket-Protocol' });
       }
+      seen.add(entry);
       if (!entry.startsWith(BEARER_PROTOCOL_PREFIX)) {
         kept.push(entry);
         continue;
