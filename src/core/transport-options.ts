@@ -4,9 +4,10 @@
  * credentials are read. Defaults: {@link DEFAULTS}`.transport`, and the per-transport
  * `mode` in `DEFAULTS.socketIo` / `DEFAULTS.ws`.
  */
-import type { TrustedProxies } from './request.js';
+
 import type { DEFAULTS } from './defaults.js';
 import type { OriginCheckOptions } from './origin.js';
+import type { TrustedProxies } from './request.js';
 
 /** Options every transport adapter accepts; `M` is the transport's set of modes. */
 export interface TransportOptions<M extends string = string> extends Pick<OriginCheckOptions, 'allowNull' | 'requireOrigin'> {

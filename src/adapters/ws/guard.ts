@@ -6,14 +6,12 @@
  * its first `authenticate` frame (`session.ts`).
  */
 import { randomUUID } from 'node:crypto';
-import type { Server as HttpServer, IncomingMessage } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { WebSocketServer } from 'ws';
 import { createAdmission, Expect } from '../../core/admission.js';
 import type { AttemptContext } from '../../core/connection.js';
-import type { Guard, RevokeTarget } from '../../core/guard.js';
 import { createGuard } from '../../core/guard.js';
 import { writeRefusal, writeStatus } from '../../core/http-refusal.js';
 import { describeError } from '../../core/logger.js';

@@ -5,9 +5,9 @@ import type { WebSocketServer } from 'ws';
 import { DEFAULTS } from '../../core/defaults.js';
 import type { GuardOptions } from '../../core/options.js';
 import type { OriginCheckOptions } from '../../core/origin.js';
+import type { TrustedProxies } from '../../core/request.js';
 import type { TransportOptions } from '../../core/transport-options.js';
 import { BEARER_PROTOCOL_PREFIX, isProtocolToken } from '../../protocol.js';
-import type { TrustedProxies } from '../../core/request.js';
 
 /** How a `ws` socket authenticates. */
 export const WsMode = {
