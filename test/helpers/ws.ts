@@ -6,7 +6,6 @@ import { createServer, type Server as HttpServer, type IncomingMessage } from 'n
 import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { type ClientOptions, WebSocket } from 'ws';
 import { createWsGuard, type WsGuard, type WsGuardOptions } from '../../src/adapters/ws.js';
-import { type Clock, systemClock } from '../../src/core/clock.js';
 import { waitForEvent } from './wait.js';
 
 export interface WsFixture {
@@ -173,28 +172,4 @@ export function upgradeRequest(path: string, headers: Record<string, string | un
   const lines = [`GET ${path} HTTP/1.1`];
   for (const [name, value] of Object.entries(all)) if (value !== undefined) lines.push(`${name}: ${value}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
-}
-
-/** The system clock, counting the timers it has armed and not yet fired or cleared. */
-export function countingClock(): Clock & { readonly live: number } {
-  const live = new Set<unknown>();
-  return {
-    now: () => systemClock.now(),
-    setTimer(fn, ms) {
-      const handle: { inner?: unknown } = {};
-      handle.inner = systemClock.setTimer(() => {
-        live.delete(handle);
-        fn();
-      }, ms);
-      live.add(handle);
-      return handle;
-    },
-    clearTimer(handle) {
-      live.delete(handle);
-      systemClock.clearTimer((handle as { inner?: unknown }).inner);
-    },
-    get live() {
-      return live.size;
-    },
-  };
 }
