@@ -6,17 +6,20 @@
  *   portcullis sign-hmac --key-id K --secret-env VAR [--namespace /] [--field sub=alice ...]
  *                                            a signed handshake for the `hmac` strategy, as JSON
  *   portcullis demo [--port 3000]            the example chat (from a repository checkout)
+ *   portcullis audit <url> [options]         a black-box security audit of a Socket.IO or ws endpoint
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { signHandshake } from '../client/hmac-signer.js';
 import { ERROR_CODES } from '../errors.js';
+import { AUDIT_USAGE, auditCommand } from './audit/command.js';
 
 const USAGE = `usage:
   portcullis codes
   portcullis sign-hmac --key-id <id> --secret-env <VAR> [--namespace /] [--field key=value ...]
   portcullis demo [--port 3000] [--host 127.0.0.1]
+  portcullis audit <url> [options]          (portcullis audit --help)
 `;
 
 function out(text: string): void {
@@ -97,6 +100,12 @@ async function main(argv: string[]): Promise<number> {
       return signHmac(rest);
     case 'demo':
       return demo(rest);
+    case 'audit':
+      if (rest.includes('--help') || rest.includes('-h')) {
+        out(AUDIT_USAGE);
+        return 0;
+      }
+      return auditCommand(rest);
     case undefined:
     case '-h':
     case '--help':
