@@ -11,7 +11,7 @@ import { type AuditOptions, createRedactor, type Finding, type ProbeResult } fro
 import { probeAttempts, probeDeadline, probeIsolation, probeOrigin } from './probes-admission.js';
 import { probeExpiry, probeOracle, probePayloads, probeQueryCredentials, probeSubprotocol } from './probes-input.js';
 import { probePendingLimit, probePlaintext, probeRetryAfter } from './probes-limits.js';
-import { httpGet } from './wire.js';
+import { httpGet, httpPost } from './wire.js';
 
 /** The version of the JSON report's shape (see docs/audit.md). */
 export const SCHEMA_VERSION = 1;
@@ -60,6 +60,12 @@ export async function detectTransport(options: AuditOptions): Promise<'socket.io
   const answer = await httpGet(probe.href, options.stepTimeoutMs);
   if (answer === undefined) return 'ws'; // no HTTP answer there: a plain ws server (an unreachable one fails on the first dial)
   const engineOpen = answer.status === 200 && /^\d*0\{.*"sid"/.test(answer.body);
+  const sid = engineOpen ? /"sid"\s*:\s*"([^"]+)"/.exec(answer.body)?.[1] : undefined;
+  if (sid !== undefined) {
+    // Close the polling session at once (an Engine.IO close packet), instead of leaving it to time out.
+    probe.search = `?EIO=4&transport=polling&sid=${encodeURIComponent(sid)}`;
+    await httpPost(probe.href, '1', options.stepTimeoutMs);
+  }
   const portcullisRefusal = answer.status >= 400 && /"code"\s*:/.test(answer.body) && /"retryable"/.test(answer.body);
   return engineOpen || portcullisRefusal ? 'socket.io' : 'ws';
 }

@@ -100,6 +100,23 @@ export async function openSocket(url: string, options: OpenOptions): Promise<Ope
 
 const earlyFrames = new WeakMap<WsSocket, { frames: [Buffer, boolean][]; stop(): void }>();
 
+/** Plain HTTP POST of a short text body with a deadline (closes an Engine.IO polling session). */
+export async function httpPost(url: string, body: string, timeoutMs: number): Promise<number | undefined> {
+  const lib = url.startsWith('https:') ? await import('node:https') : await import('node:http');
+  return new Promise((resolve) => {
+    const req = lib.request(url, { method: 'POST', timeout: timeoutMs, headers: { 'content-type': 'text/plain;charset=UTF-8' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(undefined);
+    });
+    req.on('error', () => resolve(undefined));
+    req.end(body);
+  });
+}
+
 /** Plain HTTP GET with a deadline and a body cap (the Engine.IO polling handshake, for detection). */
 export async function httpGet(
   url: string,
