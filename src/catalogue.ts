@@ -241,3 +241,16 @@ export function weakness(id: WeaknessId): Weakness {
   if (found === undefined) throw new TypeError(`portcullis: no weakness ${id}`);
   return found;
 }
+
+/** Escapes `|` for a Markdown table cell. */
+const cell = (text: string): string => text.replace(/\|/g, '\\|');
+
+/**
+ * The catalogue as the Markdown table SECURITY.md carries between its
+ * `<!-- catalogue:start -->` and `<!-- catalogue:end -->` markers (checked by a test;
+ * `portcullis catalogue` prints it).
+ */
+export function catalogueMarkdown(): string {
+  const rows = CATALOGUE.map((w) => `| \`${w.id}\` | ${cell(w.title)} | ${w.severity} | ${cell(w.safe)} | ${cell(w.fix.portcullis)} |`);
+  return ['| id | weakness | severity | what a safe server does | with portcullis |', '|---|---|---|---|---|', ...rows].join('\n');
+}

@@ -7,10 +7,12 @@
  *                                            a signed handshake for the `hmac` strategy, as JSON
  *   portcullis demo [--port 3000]            the example chat (from a repository checkout)
  *   portcullis audit <url> [options]         a black-box security audit of a Socket.IO or ws endpoint
+ *   portcullis catalogue                     the weaknesses the audit checks, as a Markdown table
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { catalogueMarkdown } from '../catalogue.js';
 import { signHandshake } from '../client/hmac-signer.js';
 import { ERROR_CODES } from '../errors.js';
 import { AUDIT_USAGE, auditCommand } from './audit/command.js';
@@ -20,6 +22,7 @@ const USAGE = `usage:
   portcullis sign-hmac --key-id <id> --secret-env <VAR> [--namespace /] [--field key=value ...]
   portcullis demo [--port 3000] [--host 127.0.0.1]
   portcullis audit <url> [options]          (portcullis audit --help)
+  portcullis catalogue
 `;
 
 function out(text: string): void {
@@ -100,6 +103,9 @@ async function main(argv: string[]): Promise<number> {
       return signHmac(rest);
     case 'demo':
       return demo(rest);
+    case 'catalogue':
+      out(catalogueMarkdown());
+      return 0;
     case 'audit':
       if (rest.includes('--help') || rest.includes('-h')) {
         out(AUDIT_USAGE);

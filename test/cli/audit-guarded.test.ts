@@ -89,7 +89,7 @@ describe('portcullis audit on guarded servers', () => {
     const guard = createSocketIoGuard(io, { strategies: strategy, mode: 'message', origins: [origin], ...LIMITS });
     io.on('connection', (socket) => {
       io.emit('chat', 'someone joined');
-      socket.on('chat', (text: unknown, ack: unknown) => {
+      socket.on('chat', (_text: unknown, ack: unknown) => {
         if (typeof ack === 'function') ack('ok');
       });
     });
