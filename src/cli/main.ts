@@ -16,6 +16,7 @@ import { catalogueMarkdown } from '../catalogue.js';
 import { signHandshake } from '../client/hmac-signer.js';
 import { ERROR_CODES } from '../errors.js';
 import { AUDIT_USAGE, auditCommand } from './audit/command.js';
+import { REPORT_SCHEMA } from './audit/schema.js';
 
 const USAGE = `usage:
   portcullis codes
@@ -109,6 +110,10 @@ async function main(argv: string[]): Promise<number> {
     case 'audit':
       if (rest.includes('--help') || rest.includes('-h')) {
         out(AUDIT_USAGE);
+        return 0;
+      }
+      if (rest.includes('--schema')) {
+        out(JSON.stringify(REPORT_SCHEMA, null, 2));
         return 0;
       }
       return auditCommand(rest);

@@ -30,6 +30,7 @@ export const AUDIT_USAGE = `usage: portcullis audit <url> [options]
   --timeout <duration>       per-step answer timeout (default 3s)
   --fail-on <severity>       exit 1 when a finding is at or above it: ${SEVERITIES.join(' | ')} | none (default high)
   --json                     the report as JSON (schemaVersion 1, see docs/audit.md)
+  --schema                   print the JSON report's JSON Schema and exit
 `;
 
 /** `500ms`, `5s`, `1m` or a number of milliseconds. */
