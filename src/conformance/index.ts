@@ -18,6 +18,7 @@ import type { Harness } from './harness.js';
 import { collectingRunner, nodeTestRunner, type Runner, withRunner } from './runner.js';
 import { behaviourSuite } from './suite.js';
 
+export { COVERAGE } from './coverage.js';
 export type {
   ConnectOptions,
   HandshakeCredentials,

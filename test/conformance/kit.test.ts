@@ -5,7 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type ConnectOptions, collectingRunner, defineConformance, runConformance, type Signal } from '../../src/conformance/index.js';
+import { CATALOGUE } from '../../src/catalogue.js';
+import {
+  COVERAGE,
+  type ConnectOptions,
+  collectingRunner,
+  defineConformance,
+  runConformance,
+  type Signal,
+} from '../../src/conformance/index.js';
+import { socketIoHarness } from '../../src/conformance/socket-io-harness.js';
 import { createWsHarness, WsTestClient, wsHarness } from '../../src/conformance/ws-harness.js';
 
 /** A client that never sends its credentials by message: the kit must fail it. */
@@ -22,6 +31,21 @@ describe('portcullis/conformance', () => {
     assert.equal(new Set(names).size, names.length);
     assert.ok(names.every((n) => n.startsWith('ws > ')));
     assert.ok(names.some((n) => n.includes('deadline > refuses a socket that never authenticates')));
+  });
+
+  it('every case the coverage table names for a catalogue weakness exists, on both transports', () => {
+    for (const harness of [wsHarness, socketIoHarness]) {
+      const runner = collectingRunner();
+      defineConformance(harness, runner);
+      const names = new Set(runner.cases.map((c) => c.name));
+      for (const [id, cases] of Object.entries(COVERAGE)) {
+        assert.ok(
+          CATALOGUE.some((w) => w.id === id),
+          `${id} is not in the catalogue`,
+        );
+        for (const name of cases ?? []) assert.ok(names.has(`${harness.name} > ${name}`), `${harness.name}: no case "${name}" (${id})`);
+      }
+    }
   });
 
   it('runConformance runs cases as plain functions and reports each', async () => {
