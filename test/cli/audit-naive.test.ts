@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import { startCookieSessionIo } from '../fixtures/naive/cookie-session-io.js';
 import { startJwtIoUse } from '../fixtures/naive/jwt-io-use.js';
 import { startPostConnectAuthIo } from '../fixtures/naive/post-connect-auth-io.js';
+import { startWsConnectionCap } from '../fixtures/naive/ws-connection-cap.js';
 import { startWsVerifyClient } from '../fixtures/naive/ws-verify-client.js';
 import { assertFindings, assertRedacted, audit, quickOptions } from './audit-helpers.js';
 
@@ -105,5 +106,14 @@ describe('portcullis audit on naive servers', () => {
       ['credentials.in-query', 'expiry.not-enforced'],
     );
     assertRedacted(report, ['correct horse battery staple']);
+  });
+
+  it('ws with a hand-rolled connection cap: 429 without Retry-After, and no deadline', async () => {
+    const server = await startWsConnectionCap();
+    servers.push(server);
+    const { report, ids } = await audit(quickOptions(server.url, undefined));
+    assertFindings(ids, ['limits.retry-after-missing', 'deadline.missing'], ['limits.pending-unbounded', 'credentials.in-query']);
+    const cap = report.probes.find((p) => p.probe === 'pending-limit');
+    if (!/connection \d+ was refused: HTTP 429/.test(cap?.note ?? '')) throw new Error(`pending-limit: ${cap?.note}`);
   });
 });
