@@ -121,6 +121,8 @@ export async function probeDeadline(ctx: ProbeContext): Promise<ProbeResult> {
 /** A pending connection listens while an admitted one makes the server talk; with `--emit`, it also tries a handler. */
 export async function probeIsolation(ctx: ProbeContext): Promise<ProbeResult> {
   if (ctx.authMode === 'handshake') return skipped('isolation', 'credentials are checked at the handshake: no connection is ever pending');
+  if (!ctx.hasCredential && ctx.options.emit === undefined)
+    return skipped('isolation', 'needs a credential (broadcasts) or --emit (handlers)');
   const pendingDial = await ctx.dial({ origin: ctx.options.origin, auth: undefined });
   if (pendingDial.stage !== 'open')
     return skipped('isolation', `no pending connection could be opened: ${ctx.redact(describeDial(pendingDial))}`);
@@ -201,6 +203,7 @@ export async function probeAttempts(ctx: ProbeContext): Promise<ProbeResult> {
       '',
     );
   }
+  if (refused === 0 && last.startsWith('silent')) return skipped('attempts', `the server does not answer ${what}`);
   return result('attempts', [], ctx.redact(`after ${refused} refused ${what}: ${alive ? 'open' : 'closed'} (${last})`));
 }
 
