@@ -52,8 +52,7 @@ const run = promisify(execFile);
 function credentialSource(file: string | undefined, cmd: string | undefined): (() => Promise<Credential>) | undefined {
   if (file !== undefined && cmd !== undefined) throw new TypeError('give --credentials or --credentials-cmd, not both');
   if (file !== undefined) {
-    let cached: Promise<Credential> | undefined;
-    cached = undefined;
+    let cached: Promise<Credential> | undefined; // a file is read once
     return () => {
       cached ??= readFile(file, 'utf8').then(parseCredential);
       return cached;
