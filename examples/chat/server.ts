@@ -214,7 +214,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 
   // Socket.IO: a one-time ticket in the CONNECT packet (or the JWT itself).
   // `destroyUpgrade: false`: engine.io would otherwise cut off /ws upgrades still being verified after 1 s.
-  const io = new Server(http, { destroyUpgrade: false });
+  // `connectTimeout`: an Engine.IO connection that joins no namespace is closed after 5 s (Socket.IO's default is 45 s).
+  // `maxHttpBufferSize`: chat messages are small; refuse anything over 64 KiB before parsing it.
+  const io = new Server(http, { destroyUpgrade: false, connectTimeout: 5000, maxHttpBufferSize: 64 * 1024 });
   const ioGuard = createSocketIoGuard(io, { strategies: firstOf(createTicketStrategy(), jwt), store, expiringLeadMs, hooks });
   // ws: the JWT in the first `authenticate` frame (exact refusal codes in browsers), or a ticket at the upgrade.
   const wsGuard = createWsGuard({ strategies: [createTicketStrategy(), jwt], store, path: '/ws', expiringLeadMs, hooks });

@@ -5,18 +5,25 @@
  *   portcullis codes [--json]                the error-code table of the wire protocol (src/protocol.ts)
  *   portcullis sign-hmac --key-id K --secret-env VAR [--namespace /] [--field sub=alice ...]
  *                                            a signed handshake for the `hmac` strategy, as JSON
+ *   portcullis audit <url> [options]         a black-box security audit of a Socket.IO or ws endpoint
+ *   portcullis catalogue                     the weaknesses the audit checks, as a Markdown table
  *
  * The demo chat is not a CLI command: it needs the repository's example app and
  * its dev dependencies (socket.io, ws, esbuild). Clone the repository and run
  * `npm ci && npm run demo`.
  */
 import { parseArgs } from 'node:util';
+import { catalogueMarkdown } from '../catalogue.js';
 import { signHandshake } from '../client/hmac-signer.js';
 import { CODE_HEADER, ERROR_CODES, PROTOCOL_VERSION } from '../protocol.js';
+import { AUDIT_USAGE, auditCommand } from './audit/command.js';
+import { REPORT_SCHEMA } from './audit/schema.js';
 
 const USAGE = `usage:
   portcullis codes [--json]
   portcullis sign-hmac --key-id <id> --secret-env <VAR> [--namespace /] [--field key=value ...]
+  portcullis audit <url> [options]          (portcullis audit --help)
+  portcullis catalogue
 
 The demo chat lives in the repository: git clone it, then \`npm ci && npm run demo\`.
 `;
@@ -91,6 +98,19 @@ async function main(argv: string[]): Promise<number> {
       return codes(rest);
     case 'sign-hmac':
       return signHmac(rest);
+    case 'catalogue':
+      out(catalogueMarkdown());
+      return 0;
+    case 'audit':
+      if (rest.includes('--help') || rest.includes('-h')) {
+        out(AUDIT_USAGE);
+        return 0;
+      }
+      if (rest.includes('--schema')) {
+        out(JSON.stringify(REPORT_SCHEMA, null, 2));
+        return 0;
+      }
+      return auditCommand(rest);
     case undefined:
     case '-h':
     case '--help':

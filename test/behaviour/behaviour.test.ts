@@ -1,12 +1,11 @@
 /**
- * One suite, two transports (issue #4): the behaviours of test/behaviour/suite.ts run
- * against the Socket.IO adapter and the `ws` adapter, on real loopback servers.
+ * One suite, two transports (issue #4), through the published conformance kit
+ * (`portcullis/conformance`, issue #18): every behaviour of src/conformance/suite*.ts runs
+ * against the Socket.IO adapter and the `ws` adapter, on real loopback servers, with the
+ * kit's reference clients.
  */
-import { describe } from 'node:test';
-import { socketIoHarness } from './socket-io-harness.js';
-import { behaviourSuite } from './suite.js';
-import { wsHarness } from './ws-harness.js';
+import { defineConformance } from '../../src/conformance/index.js';
+import { socketIoHarness } from '../../src/conformance/socket-io-harness.js';
+import { wsHarness } from '../../src/conformance/ws-harness.js';
 
-for (const harness of [socketIoHarness, wsHarness]) {
-  describe(harness.name, () => behaviourSuite(harness));
-}
+for (const harness of [socketIoHarness, wsHarness]) defineConformance(harness);

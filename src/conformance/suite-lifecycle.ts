@@ -3,12 +3,12 @@
  * revocation, and the hooks (`onAuthenticated` before the verdict, `onClose` exactly once).
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { createManualClock } from '../../src/core/clock.js';
-import type { CloseReason } from '../../src/core/hooks.js';
+import { createManualClock } from '../core/clock.js';
+import type { CloseReason } from '../core/hooks.js';
 import { Gate, tokenStrategy } from './fixtures.js';
 import { Signal } from './harness.js';
 import { admitted, assertAccepted, assertRefused, begin, knownBug, type Lab, login, MODES } from './lab.js';
+import { describe, it } from './runner.js';
 
 const LEAD_MS = 1000;
 const LIFETIME_MS = 5000;

@@ -5,8 +5,8 @@
  * is absorbed here or in the two implementations; each difference the suite can see is
  * one listed in PROTOCOL.md §4.3 and is declared in {@link TransportQuirks}.
  */
-import type { GuardStats, RevokeTarget } from '../../src/core/guard.js';
-import type { GuardOptions } from '../../src/core/options.js';
+import type { GuardStats, RevokeTarget } from '../core/guard.js';
+import type { GuardOptions } from '../core/options.js';
 
 /** How long any wait of the suite may take before it fails, in milliseconds. */
 export const WAIT_MS = 3000;

@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Socket } from 'socket.io';
 import { type Socket as ClientSocket, io as connectClient, NodeWebSocket } from 'socket.io-client';
-import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
+import { createSocketIoGuard } from '../adapters/socket.io.js';
 import {
   type ConnectOptions,
   type Harness,
@@ -23,6 +23,7 @@ import {
   refusal,
   Signal,
   type StartOptions,
+  type TestClient,
   type TestServer,
   type Verdict,
 } from './harness.js';
@@ -32,13 +33,14 @@ const BROADCAST_EVENT = 'broadcast';
 const FLUSH_EVENT = 'harness:flush';
 
 /** What the harness knows of one server-side socket. */
-interface ServerEntry {
+export interface ServerEntry {
   readonly socket: Socket;
   /** Event packets that reached the socket's dispatch (the guard's gate included). */
   received: number;
 }
 
-interface ServerSide {
+/** What the server side of the harness shares with its clients (the reference client's `flush` reads it). */
+export interface ServerSide {
   readonly signal: Signal;
   readonly sockets: Map<string, ServerEntry>;
 }
@@ -84,7 +86,8 @@ function refusalReadingTransport(onRefusal: (verdict: Verdict) => void): typeof 
 
 let flushSeq = 0;
 
-class IoTestClient extends RecordingClient {
+/** The reference Socket.IO client of the kit (`socket.io-client`, WebSocket transport only). */
+export class IoTestClient extends RecordingClient {
   readonly #socket: ClientSocket;
   readonly #server: ServerSide;
   #sent = 0;
@@ -161,70 +164,85 @@ class IoTestClient extends RecordingClient {
   }
 }
 
-export const socketIoHarness: Harness = {
-  name: 'socket.io',
-  quirks: { afterPendingAppMessage: 'ok' },
-  knownBugs: [],
-  async start(options: StartOptions): Promise<TestServer> {
-    const { mode, origins, ...guardOptions } = options;
-    const http = createServer();
-    const io = new Server(http);
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    const { port } = http.address() as AddressInfo;
-    const url = `http://127.0.0.1:${port}`;
-    const guard = createSocketIoGuard(io, { ...guardOptions, mode, ...(origins === undefined ? {} : { origins }) });
-    const side: ServerSide = { signal: new Signal(), sockets: new Map() };
-    const appMessages: string[] = [];
-    io.on('connection', (socket) => {
-      const entry: ServerEntry = { socket, received: 0 };
-      side.sockets.set(socket.id, entry);
-      // Count every event packet before the guard's gate (installed on `connect`, before this).
-      const dispatch = socket as unknown as Dispatch;
-      const gated = dispatch.onevent;
-      dispatch.onevent = function counted(this: Socket, packet: EventPacket): void {
-        entry.received++;
-        gated.call(this, packet);
-        side.signal.notify();
+/** Makes the client of one connection: it must notify `server.signal` (see {@link RecordingClient}). */
+export type IoClientFactory = (server: ServerSide, url: string, mode: Mode, options: ConnectOptions) => TestClient;
+
+const referenceClient: IoClientFactory = (server, url, mode, options) => new IoTestClient(server, url, mode, options);
+
+/**
+ * The Socket.IO harness: a reference portcullis Socket.IO server on 127.0.0.1, and `client`
+ * for each connection (the kit's reference client by default; pass your own to check it).
+ */
+export function createSocketIoHarness(options: { client?: IoClientFactory } = {}): Harness {
+  const makeClient = options.client ?? referenceClient;
+  return {
+    name: 'socket.io',
+    quirks: { afterPendingAppMessage: 'ok' },
+    knownBugs: [],
+    async start(options: StartOptions): Promise<TestServer> {
+      const { mode, origins, ...guardOptions } = options;
+      const http = createServer();
+      const io = new Server(http);
+      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+      const { port } = http.address() as AddressInfo;
+      const url = `http://127.0.0.1:${port}`;
+      const guard = createSocketIoGuard(io, { ...guardOptions, mode, ...(origins === undefined ? {} : { origins }) });
+      const side: ServerSide = { signal: new Signal(), sockets: new Map() };
+      const appMessages: string[] = [];
+      io.on('connection', (socket) => {
+        const entry: ServerEntry = { socket, received: 0 };
+        side.sockets.set(socket.id, entry);
+        // Count every event packet before the guard's gate (installed on `connect`, before this).
+        const dispatch = socket as unknown as Dispatch;
+        const gated = dispatch.onevent;
+        dispatch.onevent = function counted(this: Socket, packet: EventPacket): void {
+          entry.received++;
+          gated.call(this, packet);
+          side.signal.notify();
+        };
+        socket.on(APP_EVENT, (data: string) => {
+          appMessages.push(data);
+          side.signal.notify();
+        });
+        socket.on('disconnect', () => {
+          side.sockets.delete(socket.id);
+          side.signal.notify();
+        });
+      });
+      const clients: TestClient[] = [];
+      let closing: Promise<void> | undefined;
+      return {
+        url,
+        namespace: '/',
+        connect(connectOptions = {}) {
+          const client = makeClient(side, url, mode, connectOptions);
+          clients.push(client);
+          return client;
+        },
+        broadcast(seq) {
+          io.emit(BROADCAST_EVENT, seq);
+        },
+        appMessages,
+        untilAppMessages(n) {
+          return side.signal.untilTrue(() => appMessages.length >= n, `${n} application messages`);
+        },
+        stats: () => guard.guard.stats,
+        revoke: (target) => guard.revoke(target),
+        close() {
+          closing ??= (async () => {
+            await new Promise<void>((resolve) => {
+              io.close(() => resolve());
+              http.closeAllConnections();
+            });
+            await guard.close();
+            for (const client of clients) client.close();
+          })();
+          return closing;
+        },
       };
-      socket.on(APP_EVENT, (data: string) => {
-        appMessages.push(data);
-        side.signal.notify();
-      });
-      socket.on('disconnect', () => {
-        side.sockets.delete(socket.id);
-        side.signal.notify();
-      });
-    });
-    const clients: IoTestClient[] = [];
-    let closing: Promise<void> | undefined;
-    return {
-      url,
-      namespace: '/',
-      connect(connectOptions = {}) {
-        const client = new IoTestClient(side, url, mode, connectOptions);
-        clients.push(client);
-        return client;
-      },
-      broadcast(seq) {
-        io.emit(BROADCAST_EVENT, seq);
-      },
-      appMessages,
-      untilAppMessages(n) {
-        return side.signal.untilTrue(() => appMessages.length >= n, `${n} application messages`);
-      },
-      stats: () => guard.guard.stats,
-      revoke: (target) => guard.revoke(target),
-      close() {
-        closing ??= (async () => {
-          await new Promise<void>((resolve) => {
-            io.close(() => resolve());
-            http.closeAllConnections();
-          });
-          await guard.close();
-          for (const client of clients) client.close();
-        })();
-        return closing;
-      },
-    };
-  },
-};
+    },
+  };
+}
+
+/** The Socket.IO harness with the reference client. */
+export const socketIoHarness: Harness = createSocketIoHarness();

@@ -11,7 +11,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
-import { BEARER_PROTOCOL_PREFIX, createWsGuard } from '../../src/adapters/ws.js';
+import { BEARER_PROTOCOL_PREFIX, createWsGuard } from '../adapters/ws.js';
 import {
   type ConnectOptions,
   type Harness,
@@ -20,6 +20,7 @@ import {
   refusal,
   Signal,
   type StartOptions,
+  type TestClient,
   type TestServer,
 } from './harness.js';
 
@@ -55,7 +56,8 @@ function readBody(res: IncomingMessage): Promise<string> {
 
 let pingSeq = 0;
 
-class WsTestClient extends RecordingClient {
+/** The reference `ws` client of the kit. */
+export class WsTestClient extends RecordingClient {
   readonly #ws: WebSocket;
   readonly #queue: string[] = [];
 
@@ -131,63 +133,83 @@ class WsTestClient extends RecordingClient {
   }
 }
 
-export const wsHarness: Harness = {
-  name: 'ws',
-  quirks: { afterPendingAppMessage: 'credentials_required' },
-  knownBugs: [],
-  async start(options: StartOptions): Promise<TestServer> {
-    const { mode, origins, ...guardOptions } = options;
-    const http = createServer((_req, res) => {
-      res.writeHead(426).end();
-    });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    const { port } = http.address() as AddressInfo;
-    const base = `ws://127.0.0.1:${port}/`;
-    const guard = createWsGuard({
-      ...guardOptions,
-      mode: mode === 'handshake' ? 'upgrade' : 'message',
-      subprotocol: SUBPROTOCOL,
-      ...(origins === undefined ? {} : { origins }),
-    });
-    guard.attach(http);
-    const signal = new Signal();
-    const appMessages: string[] = [];
-    guard.on('connection', (ws) => {
-      ws.on('message', (data: Buffer) => {
-        const frame = parseFrame(data.toString('utf8'));
-        if (frame.type !== APP_TYPE) return;
-        appMessages.push(String(frame.payload));
-        signal.notify();
+/** Makes the client of one connection: `signal` must be notified by it (see {@link RecordingClient}). */
+export type WsClientFactory = (
+  signal: Signal,
+  url: string,
+  options: ConnectOptions,
+  subprotocol: string,
+) => TestClient & { terminate?(): void };
+
+const referenceClient: WsClientFactory = (signal, url, options) => new WsTestClient(signal, url, options);
+
+/**
+ * The `ws` harness: a reference portcullis `ws` server on 127.0.0.1, and `client` for each
+ * connection (the kit's reference client by default; pass your own to check it).
+ */
+export function createWsHarness(options: { client?: WsClientFactory } = {}): Harness {
+  const makeClient = options.client ?? referenceClient;
+  return {
+    name: 'ws',
+    quirks: { afterPendingAppMessage: 'credentials_required' },
+    knownBugs: [],
+    async start(options: StartOptions): Promise<TestServer> {
+      const { mode, origins, ...guardOptions } = options;
+      const http = createServer((_req, res) => {
+        res.writeHead(426).end();
       });
-    });
-    const clients: WsTestClient[] = [];
-    let closing: Promise<void> | undefined;
-    return {
-      url: base,
-      namespace: '/',
-      connect(connectOptions = {}) {
-        const client = new WsTestClient(signal, base, connectOptions);
-        clients.push(client);
-        return client;
-      },
-      broadcast(seq) {
-        guard.hub.broadcast({ type: BROADCAST_TYPE, payload: seq });
-      },
-      appMessages,
-      untilAppMessages(n) {
-        return signal.untilTrue(() => appMessages.length >= n, `${n} application messages`);
-      },
-      stats: () => guard.guard.stats,
-      revoke: (target) => guard.revoke(target),
-      close() {
-        closing ??= (async () => {
-          await guard.close();
-          for (const client of clients) client.terminate();
-          http.closeAllConnections();
-          await new Promise<void>((resolve) => http.close(() => resolve()));
-        })();
-        return closing;
-      },
-    };
-  },
-};
+      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+      const { port } = http.address() as AddressInfo;
+      const base = `ws://127.0.0.1:${port}/`;
+      const guard = createWsGuard({
+        ...guardOptions,
+        mode: mode === 'handshake' ? 'upgrade' : 'message',
+        subprotocol: SUBPROTOCOL,
+        ...(origins === undefined ? {} : { origins }),
+      });
+      guard.attach(http);
+      const signal = new Signal();
+      const appMessages: string[] = [];
+      guard.on('connection', (ws) => {
+        ws.on('message', (data: Buffer) => {
+          const frame = parseFrame(data.toString('utf8'));
+          if (frame.type !== APP_TYPE) return;
+          appMessages.push(String(frame.payload));
+          signal.notify();
+        });
+      });
+      const clients: (TestClient & { terminate?(): void })[] = [];
+      let closing: Promise<void> | undefined;
+      return {
+        url: base,
+        namespace: '/',
+        connect(connectOptions = {}) {
+          const client = makeClient(signal, base, connectOptions, SUBPROTOCOL);
+          clients.push(client);
+          return client;
+        },
+        broadcast(seq) {
+          guard.hub.broadcast({ type: BROADCAST_TYPE, payload: seq });
+        },
+        appMessages,
+        untilAppMessages(n) {
+          return signal.untilTrue(() => appMessages.length >= n, `${n} application messages`);
+        },
+        stats: () => guard.guard.stats,
+        revoke: (target) => guard.revoke(target),
+        close() {
+          closing ??= (async () => {
+            await guard.close();
+            for (const client of clients) (client.terminate ?? client.close).call(client);
+            http.closeAllConnections();
+            await new Promise<void>((resolve) => http.close(() => resolve()));
+          })();
+          return closing;
+        },
+      };
+    },
+  };
+}
+
+/** The `ws` harness with the reference client. */
+export const wsHarness: Harness = createWsHarness();

@@ -4,10 +4,10 @@
  * payloads are refused with `invalid_request` without hurting the server.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import { codeToken, nested, SECRET_TEXT, tokenStrategy } from './fixtures.js';
 import { assertAccepted, assertRefused, type Lab, login, MODES } from './lab.js';
+import { describe, it } from './runner.js';
 
 const CODES = Object.keys(ERROR_CODES) as ErrorCode[];
 

@@ -4,14 +4,14 @@
  * `tls-client-cert` stays in test/strategies/tls-client-cert.test.ts: it needs HTTPS
  * servers and per-client certificates, which this harness does not set up (yet).
  */
-import { describe, it } from 'node:test';
-import { signHandshake } from '../../src/client/hmac-signer.js';
-import type { Principal } from '../../src/core/types.js';
-import { createMemoryStore } from '../../src/stores/memory.js';
-import { createHmacStrategy } from '../../src/strategies/hmac.js';
-import { createJwtStrategy } from '../../src/strategies/jwt.js';
-import { createSessionCookieStrategy, issueCsrfToken } from '../../src/strategies/session-cookie.js';
-import { createTicketIssuer, createTicketStrategy } from '../../src/strategies/ticket.js';
+
+import { signHandshake } from '../client/hmac-signer.js';
+import type { Principal } from '../core/types.js';
+import { createMemoryStore } from '../stores/memory.js';
+import { createHmacStrategy } from '../strategies/hmac.js';
+import { createJwtStrategy } from '../strategies/jwt.js';
+import { createSessionCookieStrategy, issueCsrfToken } from '../strategies/session-cookie.js';
+import { createTicketIssuer, createTicketStrategy } from '../strategies/ticket.js';
 import {
   APP_ORIGIN,
   COOKIE_SECRET,
@@ -26,6 +26,7 @@ import {
   unsecuredJwt,
 } from './fixtures.js';
 import { assertAccepted, assertRefused, type Lab, login, MODES } from './lab.js';
+import { describe, it } from './runner.js';
 
 const sessions: Readonly<Record<string, Principal>> = { sid1: { id: 'alice' } };
 

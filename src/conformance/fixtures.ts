@@ -4,9 +4,9 @@
  */
 import { createHmac } from 'node:crypto';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import type { Principal, Strategy } from '../../src/core/types.js';
-import { AuthError, type ErrorCode, isErrorCode } from '../../src/errors.js';
-import { createCustomStrategy } from '../../src/strategies/custom.js';
+import type { Principal, Strategy } from '../core/types.js';
+import { AuthError, type ErrorCode, isErrorCode } from '../errors.js';
+import { createCustomStrategy } from '../strategies/custom.js';
 import { Signal } from './harness.js';
 
 /** Text that must never reach a client: it is in every internal error detail and cause. */
