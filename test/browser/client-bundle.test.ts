@@ -49,7 +49,7 @@ describe('portcullis/client bundled for the browser', () => {
     assert.deepEqual(result.errors, []);
     const inputs = Object.keys(result.metafile.inputs);
     assert.ok(inputs.length > 3, inputs.join(', '));
-    for (const input of inputs) assert.match(input, /^src\/(client\/[\w-]+|errors)\.ts$/, `unexpected input ${input}`);
+    for (const input of inputs) assert.match(input, /^src\/(client\/[\w-]+|errors|protocol)\.ts$/, `unexpected input ${input}`);
     const imports = Object.values(result.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path));
     assert.ok(
       !imports.some((p) => p.startsWith('node:') || /^(fs|net|http|https|crypto|stream|buffer|events|url|util)$/.test(p)),
