@@ -92,6 +92,25 @@ export interface SocketIoGuardOptions extends GuardOptions, Pick<OriginCheckOpti
   formatVerdict?: (payload: AuthenticatedPayload, socket: Socket) => unknown;
 }
 
+/** @internal An event packet as Socket.IO hands it to `onevent`. */
+export interface EventPacket {
+  data?: unknown[];
+  id?: number;
+}
+
+/**
+ * @internal portcullis authz hook: decides every event of an authenticated socket
+ * before any app handler (`onAny` included) sees it. Installed by
+ * `attachSocketIoAuthorization` (src/policy/socket-io.ts).
+ */
+export interface EventGate {
+  /** True: dispatch now. False: dropped, or held and later passed to `dispatch`. */
+  admit(socket: Socket, packet: EventPacket, dispatch: (socket: Socket, packet: EventPacket) => void): boolean;
+}
+
+/** @internal Key of the method that installs an {@link EventGate} on a {@link SocketIoGuard}. */
+export const kEventGate: unique symbol = Symbol.for('portcullis.eventGate');
+
 /** A guard attached to a Socket.IO server or namespace. */
 export interface SocketIoGuard {
   /** The core guard (stats, verify, connections). */
@@ -109,6 +128,8 @@ export interface SocketIoGuard {
   detach(): void;
   /** Detaches and releases timers (and the store, if the guard created it). */
   close(): Promise<void>;
+  /** @internal portcullis authz hook: installs (or removes) the event gate. */
+  [kEventGate](gate: EventGate | undefined): void;
 }
 
 const CONNECTION = Symbol.for('portcullis.connection');
@@ -242,9 +263,9 @@ function isPrincipal(value: unknown): value is Principal {
   return typeof value === 'object' && value !== null && typeof (value as Principal).id === 'string' && (value as Principal).id !== '';
 }
 
-interface EventPacket {
-  data?: unknown[];
-  id?: number;
+/** Hands an event to Socket.IO's own dispatch (ack, `onAny`, listeners). */
+function dispatchEvent(socket: Socket, packet: EventPacket): void {
+  (Object.getPrototypeOf(socket) as { onevent: (packet: EventPacket) => void }).onevent.call(socket, packet);
 }
 
 const attached = new WeakMap<Namespace, Attachment>();
@@ -309,6 +330,8 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   };
   /** True once the engine's own handlers check every new connection (guard attached to a Server). */
   let engineChecked = false;
+  /** portcullis authz hook: the event gate, when an authorization is attached. */
+  let eventGate: EventGate | undefined;
 
   const shared: DriverConfig = { events, format, formatVerdict };
 
@@ -524,7 +547,9 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       return;
     }
     // Pending (or ending) sockets: the event is dropped and its ack never called.
-    if (conn.authenticated) (Object.getPrototypeOf(this) as { onevent: (packet: EventPacket) => void }).onevent.call(this, packet);
+    if (!conn.authenticated) return;
+    if (eventGate !== undefined && !eventGate.admit(this, packet, dispatchEvent)) return; // portcullis authz hook
+    dispatchEvent(this, packet);
   }
 
   const attach = (nsp: Namespace, explicit: boolean): void => {
@@ -611,6 +636,9 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     async close() {
       detach();
       await guard.close();
+    },
+    [kEventGate](gate) {
+      eventGate = gate; // portcullis authz hook
     },
   };
 }
