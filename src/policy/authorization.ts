@@ -53,6 +53,8 @@ export interface Authorization<C extends Claims = Record<string, unknown>> {
 /** @internal What the transport bindings use. */
 export interface AuthorizationInternals {
   readonly rateOnExceed: 'refuse' | 'close' | undefined;
+  /** True when event rules were given (a `ws` binding then parses every frame for its type). */
+  readonly hasEventRules: boolean;
   /** The state of an authenticated connection this layer admitted. */
   stateOf(id: string): AuthzConnection | undefined;
   /** Claims the connection for a transport socket. */
@@ -320,6 +322,7 @@ export function createAuthorization<C extends Claims = Record<string, unknown>>(
 
   const internals: AuthorizationInternals = {
     rateOnExceed: rate?.onExceed,
+    hasEventRules: rules.hasEvents,
     stateOf: (id) => states.get(id),
     bind(state, socket, ops) {
       state.socket = socket;

@@ -6,7 +6,8 @@
  * segment is one of:
  *
  * - a literal (`org`, `chat`, `''`): equal, character for character;
- * - `*`: exactly one non-empty segment;
+ * - `*`: exactly one non-empty segment; `text*` / `*text` / `pre*post`: one segment
+ *   with that literal text around at least one character (`private-*`);
  * - `**` (last segment only): one or more remaining segments;
  * - a template with one placeholder and optional literal text around it
  *   (`{orgId}`, `tenant-{tenantId}`, `user-{$id}`): the segment must equal the text
@@ -21,7 +22,7 @@
  */
 import type { Principal } from '../core/types.js';
 
-const Kind = { Literal: 0, Any: 1, Rest: 2, Bind: 3 } as const;
+const Kind = { Literal: 0, Any: 1, Rest: 2, Bind: 3, Glob: 4 } as const;
 type Kind = (typeof Kind)[keyof typeof Kind];
 
 interface Segment {
@@ -51,10 +52,12 @@ function compileSegment(text: string, last: boolean, source: string): Segment {
     return { kind: Kind.Rest, prefix: '', suffix: '', claim: '' };
   }
   if (!/[{}*]/.test(text)) return { kind: Kind.Literal, prefix: text, suffix: '', claim: '' };
+  const glob = /^([^{}*]*)\*([^{}*]*)$/.exec(text);
+  if (glob !== null) return { kind: Kind.Glob, prefix: glob[1] as string, suffix: glob[2] as string, claim: '' };
   const m = PLACEHOLDER.exec(text);
   if (m === null) {
     throw new TypeError(
-      `portcullis: segment ${JSON.stringify(text)} of pattern ${JSON.stringify(source)} must be a literal, "*", "**" or text with one {claim}`,
+      `portcullis: segment ${JSON.stringify(text)} of pattern ${JSON.stringify(source)} must be a literal, "*", "**", text around one "*", or text around one {claim}`,
     );
   }
   return { kind: Kind.Bind, prefix: m[1] as string, suffix: m[3] as string, claim: m[2] as string };
@@ -112,6 +115,15 @@ export function compilePattern(source: string, separator: string): NamePattern {
             break;
           case Kind.Any:
             if (end === pos) return false;
+            break;
+          case Kind.Glob:
+            if (
+              end - pos <= seg.prefix.length + seg.suffix.length ||
+              !name.startsWith(seg.prefix, pos) ||
+              !name.endsWith(seg.suffix, end)
+            ) {
+              return false;
+            }
             break;
           default:
             if (!bound(name, pos, end, seg, principal)) return false;
