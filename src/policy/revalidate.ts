@@ -49,6 +49,7 @@ export function createRevalidator<C extends Claims>(opts: ResolvedRevalidate<C>,
   const work: AuthzConnection[][] = [];
   let inFlight = 0;
   let closed = false;
+  let pumping = false;
 
   const schedule = (state: AuthzConnection): void => {
     if (closed || state.closed) return;
@@ -61,6 +62,15 @@ export function createRevalidator<C extends Claims>(opts: ResolvedRevalidate<C>,
     state.revalidation = undefined;
     if (closed || state.closed) return;
     due.push(state);
+    // Deadlines due together fire in one go: pump once they all are in, so they batch.
+    if (!pumping) {
+      pumping = true;
+      queueMicrotask(pumpSoon);
+    }
+  }
+
+  function pumpSoon(): void {
+    pumping = false;
     pump();
   }
 
@@ -90,10 +100,11 @@ export function createRevalidator<C extends Claims>(opts: ResolvedRevalidate<C>,
   };
 
   const apply = (group: AuthzConnection[], asked: Principal, answer: Answer): void => {
+    const key = keyOf(asked);
     for (const state of group) {
       if (closed || state.closed) continue;
-      // The principal changed while we asked (a refresh): the next round checks the new one.
-      if (state.principal !== asked) {
+      // Another principal since we asked (a refresh that changed it): the next round checks it.
+      if (keyOf(state.principal) !== key) {
         schedule(state);
         continue;
       }
@@ -109,7 +120,6 @@ export function createRevalidator<C extends Claims>(opts: ResolvedRevalidate<C>,
       }
       const value = answer.value;
       if (value === true) {
-        deps.keep(state, asked);
         schedule(state);
       } else if (typeof value === 'object' && value !== null && (value as Principal).id === asked.id) {
         deps.keep(state, value as Principal);
