@@ -46,12 +46,16 @@ export interface SocketIoAuthorizationOptions {
   maxHeldEvents?: number;
 }
 
+/** A Socket.IO socket with any event maps and `SocketData` (a typed server's sockets included). */
+// biome-ignore lint/suspicious/noExplicitAny: accepts sockets of servers typed with their own generics
+export type AnySocket = Socket<any, any, any, any>;
+
 /** The Socket.IO side of an authorization. */
 export interface SocketIoAuthorization {
   /** Joins `socket` to `room` when the room policy allows it (the same checks as a client's join request). */
-  join(socket: Socket, room: string, options?: { grant?: string }): Promise<JoinResult>;
+  join(socket: AnySocket, room: string, options?: { grant?: string }): Promise<JoinResult>;
   /** Leaves a room joined through the layer. False when it was not joined through it. */
-  leave(socket: Socket, room: string): boolean;
+  leave(socket: AnySocket, room: string): boolean;
   /** Removes the event gate: events are no longer policed. */
   detach(): void;
 }
