@@ -99,6 +99,21 @@ export function createAuthorization<C extends Claims = Record<string, unknown>>(
   const byAddress = new Counter();
   let memberships = 0;
   const rate = opts.rate;
+  // The event rate reads the clock once per tick, not once per event: events of one
+  // read from the network share a timestamp (reading the clock can cost more than the rest of the check).
+  let tickNow = 0;
+  let tickValid = false;
+  const endTick = (): void => {
+    tickValid = false;
+  };
+  const nowInTick = (): number => {
+    if (!tickValid) {
+      tickNow = clock.now();
+      tickValid = true;
+      queueMicrotask(endTick);
+    }
+    return tickNow;
+  };
 
   const index = (state: AuthzConnection, add: boolean): void => {
     const id = state.principal.id;
@@ -341,10 +356,10 @@ export function createAuthorization<C extends Claims = Record<string, unknown>>(
       return true;
     },
     take(state) {
-      return rate === undefined || takeToken(state, clock.now(), rate.perSecond, rate.burst);
+      return rate === undefined || takeToken(state, nowInTick(), rate.perSecond, rate.burst);
     },
     event(state, event, data, from) {
-      if (rate !== undefined && !takeToken(state, clock.now(), rate.perSecond, rate.burst)) return Outcome.Rate;
+      if (rate !== undefined && !takeToken(state, nowInTick(), rate.perSecond, rate.burst)) return Outcome.Rate;
       const outcome = rules.event(state.principal, state, event, data, from);
       if (outcome === Outcome.Allow && decisions.active && rules.hasEvents) {
         decisions.report('event', 'allowed', outcome, rules.eventRule(event), event, state);

@@ -59,6 +59,14 @@ type RawData = Buffer | ArrayBuffer | Buffer[];
 
 const MARKERS = ['"subscribe"', '"unsubscribe"', '"authenticate"'].map((m) => Buffer.from(m));
 
+function hasMarker(bytes: Buffer): boolean {
+  for (const m of MARKERS) if (bytes.includes(m)) return true;
+  return false;
+}
+
+/** One argument list reused for every frame: a policy function gets its own copy (`args` is sliced). */
+const SCRATCH: unknown[] = [undefined];
+
 function bytesOf(data: RawData): Buffer {
   return Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 }
@@ -152,7 +160,9 @@ export function attachWsAuthorization<C extends Claims>(
 
   /** True: hand the frame to the app now. */
   const decide = (state: AuthzConnection, ws: WebSocket, type: string, payload: unknown, data: RawData, isBinary: boolean): boolean => {
-    const outcome = az.event(state, type, [payload], 0);
+    SCRATCH[0] = payload;
+    const outcome = az.event(state, type, SCRATCH, 0);
+    SCRATCH[0] = undefined;
     if (outcome === Outcome.Allow) return true;
     if (typeof outcome === 'string') {
       refuse(state, ws, type, outcome);
@@ -186,7 +196,7 @@ export function attachWsAuthorization<C extends Claims>(
     let payload: unknown;
     if (!isBinary) {
       const bytes = bytesOf(data);
-      if (az.hasEventRules || MARKERS.some((m) => bytes.includes(m))) {
+      if (az.hasEventRules || hasMarker(bytes)) {
         try {
           const frame = JSON.parse(bytes.toString('utf8')) as { type?: unknown; payload?: unknown };
           if (typeof frame === 'object' && frame !== null && typeof frame.type === 'string') {
