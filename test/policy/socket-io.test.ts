@@ -4,6 +4,7 @@ import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
 import { createManualClock } from '../../src/core/clock.js';
 import type { Principal } from '../../src/core/types.js';
 import { createAuthorization } from '../../src/policy/authorization.js';
+import { signGrant } from '../../src/policy/grants.js';
 import { attachSocketIoAuthorization } from '../../src/policy/socket-io.js';
 import type { AuthorizationOptions, AuthzDecision } from '../../src/policy/types.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
@@ -199,5 +200,41 @@ describe('authorization over Socket.IO', () => {
     const rooms = await withDeadline(fx.io.in('ops:pager').fetchSockets(), 2000);
     assert.equal(rooms.length, 0);
     assert.equal((await fx.io.in('org:acme:chat').fetchSockets()).length, 1);
+  });
+
+  it('holds the room cap under concurrent joins decided asynchronously', async () => {
+    const { fx, authz } = await setup({ limits: { roomsPerSocket: 3 }, rooms: { 'doc:*': async () => true } });
+    const c = fx.client('/', { auth: { user: 'alice', org: 'acme' } });
+    await connected(c);
+    const results = (await Promise.all(
+      Array.from({ length: 10 }, (_, i) => c.timeout(2000).emitWithAck('portcullis:join', { room: `doc:${i}` })),
+    )) as JoinAck[];
+    assert.equal(results.filter((r) => r.ok).length, 3);
+    assert.ok(results.filter((r) => !r.ok).every((r) => r.code === 'rate_limited'));
+    assert.equal(authz.stats.memberships, 3);
+  });
+
+  it('grants on Socket.IO: signed for socket.id, never in audit; the app can join for the client', async () => {
+    const secret = 's'.repeat(40);
+    const { fx, clock, decisions, sio } = await setup({ grants: { secret }, rooms: { 'private-*': { grant: true } } });
+    const sockets: import('socket.io').Socket[] = [];
+    fx.io.on('connection', (s) => sockets.push(s));
+    const c = fx.client('/', { auth: { user: 'alice', org: 'acme' } });
+    await connected(c);
+    const grant = signGrant(secret, { connectionId: c.id as string, channel: 'private-a', expiresAt: clock.now() + 60_000 });
+    const ok = (await c.timeout(2000).emitWithAck('portcullis:join', { room: 'private-a', grant })) as JoinAck;
+    assert.deepEqual(ok, { ok: true, room: 'private-a', expiresAt: clock.now() + 60_000 });
+    const server = sockets[0] as import('socket.io').Socket;
+    assert.equal((await sio.join(server, 'private-b')).ok, false);
+    const other = signGrant(secret, { connectionId: c.id as string, channel: 'private-b', expiresAt: clock.now() + 60_000 });
+    assert.equal((await sio.join(server, 'private-b', { grant: other })).ok, true);
+    assert.ok(server.rooms.has('private-b'));
+    assert.equal(sio.leave(server, 'private-b'), true);
+    assert.ok(!server.rooms.has('private-b'));
+    const text = JSON.stringify(decisions);
+    assert.ok(!text.includes(grant.split('.')[2] as string) && !text.includes(other.split('.')[2] as string));
+    const left = waitForEvent<{ room: string }>(c, 'portcullis:left');
+    clock.advance(60_000);
+    assert.equal((await left).room, 'private-a');
   });
 });
