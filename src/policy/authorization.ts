@@ -19,57 +19,15 @@ import type { Outcome as OutcomeType } from './decide.js';
 import { Outcome, takeToken } from './decide.js';
 import { codeOf, createDecisions } from './decisions.js';
 import { createGrantVerifier } from './grants.js';
-import type { ResolvedAuthorizationOptions } from './options.js';
+import { createInvalidations } from './invalidation.js';
 import { resolveAuthorizationOptions } from './options.js';
 import { createRevalidator } from './revalidate.js';
 import { compileRules } from './rules.js';
-import type { Membership, TransportOps } from './state.js';
+import type { Membership } from './state.js';
 import { AuthzConnection, Counter, runBounded } from './state.js';
-import type { AuthorizationOptions, Claims, InvalidateTarget, JoinResult } from './types.js';
+import type { Authorization, AuthorizationInternals, AuthorizationOptions, Claims, InvalidateTarget, JoinResult } from './types.js';
 
-/** The authorization layer. */
-export interface Authorization<C extends Claims = Record<string, unknown>> {
-  /** Add to every guard this layer serves: `createSocketIoGuard(io, { hooks: [authz.hooks] })`. */
-  readonly hooks: Hooks;
-  /** Resolves once this node listens for cluster-wide invalidations. */
-  readonly ready: Promise<void>;
-  /** The resolved options. */
-  readonly options: ResolvedAuthorizationOptions<C>;
-  /**
-   * Re-checks, on every node sharing the store, the namespace and memberships of
-   * the matching connections (`{}`: all): call it when a policy input changed.
-   * Memberships no longer allowed end with a `forbidden` notice; a namespace no
-   * longer allowed ends the connection with `forbidden`.
-   */
-  invalidate(target: InvalidateTarget): Promise<void>;
-  /** Live counts. */
-  readonly stats: { readonly connections: number; readonly memberships: number };
-  /** Stops timers and the subscription (closes the store only when it created it). */
-  close(): Promise<void>;
-  /** @internal */
-  readonly internals: AuthorizationInternals;
-}
-
-/** @internal What the transport bindings use. */
-export interface AuthorizationInternals {
-  readonly rateOnExceed: 'refuse' | 'close' | undefined;
-  /** True when event rules were given (a `ws` binding then parses every frame for its type). */
-  readonly hasEventRules: boolean;
-  /** The state of an authenticated connection this layer admitted. */
-  stateOf(id: string): AuthzConnection | undefined;
-  /** Claims the connection for a transport socket. */
-  bind(state: AuthzConnection, socket: unknown, ops: TransportOps): void;
-  join(state: AuthzConnection, room: string, grant: unknown): JoinResult | Promise<JoinResult>;
-  leave(state: AuthzConnection, room: string): boolean;
-  /** Takes one token of the event rate; false when the socket is over it. */
-  take(state: AuthzConnection): boolean;
-  /** Rate, then event policy. `data.slice(from)` are the event's arguments. */
-  event(state: AuthzConnection, event: string, data: readonly unknown[], from: number): OutcomeType | Promise<OutcomeType>;
-  /** Audits a refused event and returns the refusal. */
-  eventRefused(state: AuthzConnection, event: string, outcome: OutcomeType): AuthError;
-  /** Ends the connection with `error`. */
-  terminate(state: AuthzConnection, error: AuthError): void;
-}
+export type { Authorization, AuthorizationInternals } from './types.js';
 
 /** True when `s` holds a control character (C0 or DEL): never part of a room name. */
 function hasControl(s: string): boolean {
@@ -310,30 +268,7 @@ export function createAuthorization<C extends Claims = Record<string, unknown>>(
 
   const invalidateLocal = (target: InvalidateTarget): Promise<void> => runBounded(matching(target), 64, reevaluateSafely);
 
-  const onMessage = (message: string): void => {
-    let parsed: { v?: unknown; target?: unknown };
-    try {
-      parsed = JSON.parse(message) as { v?: unknown; target?: unknown };
-    } catch {
-      logger.warn({ channel: opts.channel }, 'portcullis: malformed invalidation message');
-      return;
-    }
-    if (parsed.v !== 1 || typeof parsed.target !== 'object' || parsed.target === null) return;
-    const raw = parsed.target as Record<string, unknown>;
-    const target: InvalidateTarget = {};
-    for (const key of ['userId', 'sessionId', 'connectionId', 'room'] as const) if (typeof raw[key] === 'string') target[key] = raw[key];
-    void invalidateLocal(target);
-  };
-
-  let unsubscribe: (() => Promise<void>) | undefined;
-  let closing = false;
-  const ready = store.subscribe(opts.channel, onMessage).then(
-    async (unsub) => {
-      if (closing) await unsub();
-      else unsubscribe = unsub;
-    },
-    (err: unknown) => logger.error({ channel: opts.channel, ...describeError(err) }, 'portcullis: could not subscribe to invalidations'),
-  );
+  const invalidations = createInvalidations(store, opts.channel, logger, invalidateLocal);
 
   const internals: AuthorizationInternals = {
     rateOnExceed: rate?.onExceed,
@@ -419,33 +354,18 @@ export function createAuthorization<C extends Claims = Record<string, unknown>>(
 
   return {
     hooks,
-    ready,
+    ready: invalidations.ready,
     options: opts,
-    async invalidate(target) {
-      if (typeof target !== 'object' || target === null) throw new TypeError('portcullis: invalidate target must be an object');
-      for (const [key, value] of Object.entries(target)) {
-        if (!['userId', 'sessionId', 'connectionId', 'room'].includes(key))
-          throw new TypeError(`portcullis: unknown invalidate field ${key}`);
-        if (value !== undefined && (typeof value !== 'string' || value === ''))
-          throw new TypeError(`portcullis: invalidate ${key} must be a non-empty string`);
-      }
-      try {
-        await store.publish(opts.channel, JSON.stringify({ v: 1, target }));
-      } catch (err) {
-        // The other nodes did not hear it: at least this one re-checks, and the caller learns.
-        await invalidateLocal(target);
-        throw new AuthError('unavailable', { detail: 'invalidation not published', cause: err });
-      }
+    invalidate(target) {
+      return invalidations.publish(target);
     },
     get stats() {
       return { connections: states.size, memberships };
     },
     async close() {
-      closing = true;
       deadlines.clear();
       revalidator?.close();
-      await ready;
-      await unsubscribe?.();
+      await invalidations.close();
       if (ownsStore) await store.close();
     },
     internals,

@@ -3,10 +3,13 @@
  * options of `createAuthorization`, and decision events.
  */
 import type { Clock } from '../core/clock.js';
+import type { Hooks } from '../core/hooks.js';
 import type { Logger, Principal, Store, Transport } from '../core/types.js';
-import type { ErrorCode } from '../errors.js';
+import type { AuthError, ErrorCode } from '../errors.js';
 import type { Outcome, PolicyAnswer } from './decide.js';
 import type { GrantSecret } from './grants.js';
+import type { ResolvedAuthorizationOptions } from './options.js';
+import type { AuthzConnection, TransportOps } from './state.js';
 
 /** Claims as the app declares them (use a `type` alias, not an `interface`). */
 export type Claims = object;
@@ -223,3 +226,47 @@ export interface InvalidateTarget {
 export type JoinResult =
   | { readonly ok: true; readonly room: string; readonly expiresAt?: number }
   | { readonly ok: false; readonly room: string; readonly code: ErrorCode; readonly message: string; readonly retryable: boolean };
+
+/** The authorization layer. */
+export interface Authorization<C extends Claims = Record<string, unknown>> {
+  /** Add to every guard this layer serves: `createSocketIoGuard(io, { hooks: [authz.hooks] })`. */
+  readonly hooks: Hooks;
+  /** Resolves once this node listens for cluster-wide invalidations. */
+  readonly ready: Promise<void>;
+  /** The resolved options. */
+  readonly options: ResolvedAuthorizationOptions<C>;
+  /**
+   * Re-checks, on every node sharing the store, the namespace and memberships of
+   * the matching connections (`{}`: all): call it when a policy input changed.
+   * Memberships no longer allowed end with a `forbidden` notice; a namespace no
+   * longer allowed ends the connection with `forbidden`.
+   */
+  invalidate(target: InvalidateTarget): Promise<void>;
+  /** Live counts. */
+  readonly stats: { readonly connections: number; readonly memberships: number };
+  /** Stops timers and the subscription (closes the store only when it created it). */
+  close(): Promise<void>;
+  /** @internal */
+  readonly internals: AuthorizationInternals;
+}
+
+/** @internal What the transport bindings use. */
+export interface AuthorizationInternals {
+  readonly rateOnExceed: 'refuse' | 'close' | undefined;
+  /** True when event rules were given (a `ws` binding then parses every frame for its type). */
+  readonly hasEventRules: boolean;
+  /** The state of an authenticated connection this layer admitted. */
+  stateOf(id: string): AuthzConnection | undefined;
+  /** Claims the connection for a transport socket. */
+  bind(state: AuthzConnection, socket: unknown, ops: TransportOps): void;
+  join(state: AuthzConnection, room: string, grant: unknown): JoinResult | Promise<JoinResult>;
+  leave(state: AuthzConnection, room: string): boolean;
+  /** Takes one token of the event rate; false when the socket is over it. */
+  take(state: AuthzConnection): boolean;
+  /** Rate, then event policy. `data.slice(from)` are the event's arguments. */
+  event(state: AuthzConnection, event: string, data: readonly unknown[], from: number): Outcome | Promise<Outcome>;
+  /** Audits a refused event and returns the refusal. */
+  eventRefused(state: AuthzConnection, event: string, outcome: Outcome): AuthError;
+  /** Ends the connection with `error`. */
+  terminate(state: AuthzConnection, error: AuthError): void;
+}
