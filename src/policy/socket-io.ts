@@ -11,6 +11,7 @@
 import type { Socket } from 'socket.io';
 import type { EventGate, EventPacket, SocketIoGuard } from '../adapters/socket.io.js';
 import { connectionOf, kEventGate } from '../adapters/socket.io.js';
+import { describeError } from '../core/logger.js';
 import type { Principal } from '../core/types.js';
 import type { AuthError } from '../errors.js';
 import { AuthError as AuthErrorClass } from '../errors.js';
@@ -196,41 +197,53 @@ export function attachSocketIoAuthorization<C extends Claims>(
       return false;
     }
     state.deciding = true;
-    void outcome.then((o) => {
-      state.deciding = false;
-      if (state.closed || !socket.connected) return;
-      if (o === Outcome.Allow) dispatch(socket, packet);
-      else refuse(state, socket, packet, name, o);
-      drain(state, socket, dispatch);
-    });
+    outcome
+      .then((o) => {
+        state.deciding = false;
+        if (state.closed || !socket.connected) return;
+        if (o === Outcome.Allow) dispatch(socket, packet);
+        else refuse(state, socket, packet, name, o);
+        drain(state, socket, dispatch);
+      })
+      .catch((err: unknown) => logger.error({ connectionId: state.id, ...describeError(err) }, 'portcullis: held event failed'));
     return false;
   };
 
   const gate: EventGate = {
     admit(socket, packet, dispatch) {
-      const data = packet.data;
-      if (!Array.isArray(data)) return false;
-      const name = data[0];
-      if (name === events.join || name === events.leave) {
-        request(socket, packet, data, name === events.join);
+      try {
+        return admitEvent(socket, packet, dispatch);
+      } catch (err) {
+        // A bug here must not reach Socket.IO: the event is dropped (fail closed).
+        logger.error({ connectionId: socket.id, ...describeError(err) }, 'portcullis: authorization gate threw');
         return false;
       }
-      const state = stateOf(socket);
-      if (state === undefined) {
-        // Fail closed: a socket this layer never admitted sends nothing to the app.
-        if (packet.id !== undefined) ackOf(socket, packet.id)(refusal(new AuthErrorClass('forbidden')));
-        return false;
-      }
-      if (state.deciding) {
-        state.held ??= [];
-        const held = state.held;
-        if (held.length >= maxHeld) refuse(state, socket, packet, typeof name === 'string' ? name : '', Outcome.Rate);
-        else held.push(packet);
-        return false;
-      }
-      return decide(state, socket, packet, dispatch);
     },
   };
+
+  function admitEvent(socket: Socket, packet: EventPacket, dispatch: (socket: Socket, packet: EventPacket) => void): boolean {
+    const data = packet.data;
+    if (!Array.isArray(data)) return false;
+    const name = data[0];
+    if (name === events.join || name === events.leave) {
+      request(socket, packet, data, name === events.join);
+      return false;
+    }
+    const state = stateOf(socket);
+    if (state === undefined) {
+      // Fail closed: a socket this layer never admitted sends nothing to the app.
+      if (packet.id !== undefined) ackOf(socket, packet.id)(refusal(new AuthErrorClass('forbidden')));
+      return false;
+    }
+    if (state.deciding) {
+      state.held ??= [];
+      const held = state.held;
+      if (held.length >= maxHeld) refuse(state, socket, packet, typeof name === 'string' ? name : '', Outcome.Rate);
+      else held.push(packet);
+      return false;
+    }
+    return decide(state, socket, packet, dispatch);
+  }
   guard[kEventGate](gate);
 
   return {

@@ -14,6 +14,7 @@
  */
 import type { WebSocket } from 'ws';
 import type { WsGuard } from '../adapters/ws/guard.js';
+import { describeError } from '../core/logger.js';
 import type { Principal } from '../core/types.js';
 import type { AuthError } from '../errors.js';
 import type { Authorization } from './authorization.js';
@@ -169,13 +170,15 @@ export function attachWsAuthorization<C extends Claims>(
       return false;
     }
     state.deciding = true;
-    void outcome.then((o) => {
-      state.deciding = false;
-      if (state.closed || ws.readyState !== 1) return;
-      if (o === Outcome.Allow) inners.get(ws)?.call(ws, 'message', data, isBinary);
-      else refuse(state, ws, type, o);
-      drain(state, ws);
-    });
+    outcome
+      .then((o) => {
+        state.deciding = false;
+        if (state.closed || ws.readyState !== 1) return;
+        if (o === Outcome.Allow) inners.get(ws)?.call(ws, 'message', data, isBinary);
+        else refuse(state, ws, type, o);
+        drain(state, ws);
+      })
+      .catch((err: unknown) => logger.error({ connectionId: state.id, ...describeError(err) }, 'portcullis: held frame failed'));
     return false;
   };
 
@@ -183,13 +186,22 @@ export function attachWsAuthorization<C extends Claims>(
     const queue = state.held as [RawData, boolean][] | undefined;
     while (queue !== undefined && queue.length > 0 && !state.deciding && ws.readyState === 1) {
       const [data, isBinary] = queue.shift() as [RawData, boolean];
-      onMessage(ws, data, isBinary);
+      if (gate(ws, data, isBinary)) inners.get(ws)?.call(ws, 'message', data, isBinary);
     }
   }
 
-  /** One incoming message of an authenticated socket; false when the app must not see it. */
-  function onMessage(ws: WebSocket, data: RawData, isBinary: boolean): boolean {
-    const inner = inners.get(ws) as Emit;
+  /** One incoming message of an authenticated socket: true hands it on (to the session's gate, then the app). */
+  function gate(ws: WebSocket, data: RawData, isBinary: boolean): boolean {
+    try {
+      return decideFrame(ws, data, isBinary);
+    } catch (err) {
+      // A bug here must not reach `ws` (nor crash the process): the frame is dropped.
+      logger.error({ ...describeError(err) }, 'portcullis: ws authorization gate threw');
+      return false;
+    }
+  }
+
+  function decideFrame(ws: WebSocket, data: RawData, isBinary: boolean): boolean {
     const state = states.get(ws);
     if (state === undefined || state.closed) return false;
     let type = '';
@@ -209,7 +221,7 @@ export function attachWsAuthorization<C extends Claims>(
       }
     }
     // A refresh: the session handles it (and never hands it to the app).
-    if (type === 'authenticate') return inner.call(ws, 'message', data, isBinary);
+    if (type === 'authenticate') return true;
     if (type === AuthzFrameType.Subscribe || type === AuthzFrameType.Unsubscribe) {
       request(state, ws, type, payload);
       return false;
@@ -220,8 +232,7 @@ export function attachWsAuthorization<C extends Claims>(
       else state.held.push([data, isBinary]);
       return false;
     }
-    if (!decide(state, ws, type, payload, data, isBinary)) return false;
-    return inner.call(ws, 'message', data, isBinary);
+    return decide(state, ws, type, payload, data, isBinary);
   }
 
   const onConnection = (ws: WebSocket, _principal: Principal, info: { id: string }): void => {
@@ -240,7 +251,7 @@ export function attachWsAuthorization<C extends Claims>(
     inners.set(ws, inner);
     ws.emit = function gated(this: WebSocket, event: string | symbol, ...args: unknown[]): boolean {
       if (event !== 'message') return inner.call(this, event, ...args);
-      return onMessage(this, args[0] as RawData, args[1] === true);
+      return gate(this, args[0] as RawData, args[1] === true) ? inner.call(this, event, ...args) : false;
     } as WebSocket['emit'];
     if (authz.options.grants !== undefined) send(ws, AuthzFrameType.Connection, { id: info.id });
   };
