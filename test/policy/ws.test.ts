@@ -207,4 +207,15 @@ describe('authorization over ws', () => {
     authenticate(ws, { user: 'alice', org: 'banned', roles: [] });
     assert.deepEqual(await gone, { code: 4403, reason: 'forbidden' });
   });
+
+  it('refuses a path its namespace policy denies with 4403 forbidden', async () => {
+    const { fx, authz } = await setup({ namespaces: { '/': ({ principal }) => principal.claims.roles.includes('member') } });
+    const ws = fx.client('/');
+    await opened(ws);
+    const gone = closed(ws);
+    authenticate(ws, { user: 'eve', org: 'acme' });
+    assert.deepEqual(await gone, { code: 4403, reason: 'forbidden' });
+    await login(fx, { user: 'ann', org: 'acme', roles: ['member'] });
+    assert.equal(authz.stats.connections, 1);
+  });
 });
