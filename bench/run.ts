@@ -288,6 +288,18 @@ async function main(): Promise<void> {
   }
 
   if (only.has('events')) {
+    if (!quick) {
+      const aa = await runEventPolicy(keys, profile.events, true);
+      log(`events A/A: ${formatSpread(aa.ratio)}`);
+      rows.push({
+        figure: '7',
+        item: 'A/A noise floor, Socket.IO events: guard vs guard',
+        value: formatSpread(aa.ratio),
+        detail: `${aa.policyNs.median.toFixed(0)} vs ${aa.plainNs.median.toFixed(0)} ns/event; exact=${aa.exact}`,
+        target: '≈ 1.000',
+        holds: null,
+      });
+    }
     const r = await runEventPolicy(keys, profile.events);
     results.events = r;
     log(`events: per-event policy ${formatSpread(r.ratio)} exact=${r.exact}`);

@@ -54,7 +54,8 @@ async function reach(server: ServerHandle, target: number): Promise<void> {
   }
 }
 
-export async function runEventPolicy(keys: KeyMaterial, o: EventPolicyOptions): Promise<EventPolicyResult> {
+/** With `aa`, both servers run without the policy: the A/A noise floor of the same measurement. */
+export async function runEventPolicy(keys: KeyMaterial, o: EventPolicyOptions, aa = false): Promise<EventPolicyResult> {
   const start = (eventPolicy: boolean, name: string): Promise<ServerHandle> =>
     startServer('event-policy.ts', {
       name,
@@ -65,7 +66,7 @@ export async function runEventPolicy(keys: KeyMaterial, o: EventPolicyOptions): 
       keys: publicMaterial(keys),
       guard: { eventPolicy },
     });
-  const servers = await Promise.all([start(false, 'guard'), start(true, 'guard+policy')]);
+  const servers = await Promise.all([start(false, 'guard'), start(!aa, aa ? 'guard (A/A)' : 'guard+policy')]);
   const [plain, policed] = servers as [ServerHandle, ServerHandle];
   const clients: Socket[][] = [];
   try {
