@@ -13,6 +13,8 @@
  * - `portcullis_verification_seconds{transport,outcome}` (histogram: accepted | refreshed | rejected)
  * - `portcullis_revocation_deaf_guards` (gauge, read at scrape time): tracked guards that do not hear
  *   revocations from other nodes now (`guard.revocationStatus === 'deaf'`); alert when above 0
+ * - `portcullis_authorization_decisions_total{transport,kind,decision,outcome,policy}` (with
+ *   `createAuthorization({ hooks: [metrics.authorization] })`; `policy` is the rule's pattern as configured)
  *
  * Labels never carry a principal, an IP or a credential.
  */
@@ -20,6 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import client from 'prom-client';
 import type { Guard } from './core/guard.js';
 import type { AuditEvent, Hooks } from './core/hooks.js';
+import type { AuthorizationHooks } from './policy/types.js';
 
 export interface MetricsOptions {
   /** Where the metrics are registered. @default prom-client's global registry */
@@ -33,6 +36,8 @@ export interface MetricsOptions {
 export interface Metrics {
   /** Hooks to add to each guard's `hooks` (they only count, never throw). */
   readonly hooks: Hooks;
+  /** Hooks to add to `createAuthorization({ hooks })`: counts every authorization decision. */
+  readonly authorization: AuthorizationHooks;
   /** Reports the live connections of `guard` in the connections gauge. Returns an untrack function. */
   track(guard: Guard): () => void;
   /** An HTTP handler answering the registry in the Prometheus text format. */
@@ -104,6 +109,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers: [registry],
   });
 
+  const decisions = new client.Counter({
+    name: `${prefix}authorization_decisions_total`,
+    help: 'Authorization decisions by kind (namespace, room, event, connection, revalidate), decision, outcome and rule.',
+    labelNames: ['transport', 'kind', 'decision', 'outcome', 'policy'] as const,
+    registers: [registry],
+  });
+
   const onAudit = (event: AuditEvent): void => {
     switch (event.type) {
       case 'accepted':
@@ -130,6 +142,21 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
           onAudit(event);
         } catch {
           // metrics never break authentication
+        }
+      },
+    },
+    authorization: {
+      onDecision(d) {
+        try {
+          decisions.inc({
+            transport: d.connection.transport,
+            kind: d.kind,
+            decision: d.decision,
+            outcome: d.outcome,
+            policy: d.policy ?? 'none',
+          });
+        } catch {
+          // metrics never break authorization
         }
       },
     },

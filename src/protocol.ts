@@ -15,7 +15,7 @@
  * The minor number grows with additions; a major change would break clients and is
  * never made.
  */
-export const PROTOCOL_VERSION = '1.1';
+export const PROTOCOL_VERSION = '1.2';
 
 /** What a client should do after a refusal. */
 export const ClientAction = {

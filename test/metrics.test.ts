@@ -6,6 +6,8 @@ import client from 'prom-client';
 import { createSocketIoGuard } from '../src/adapters/socket.io.js';
 import { createManualClock } from '../src/core/clock.js';
 import { createMetrics } from '../src/metrics.js';
+import { createAuthorization } from '../src/policy/authorization.js';
+import { attachSocketIoAuthorization } from '../src/policy/socket-io.js';
 import { createCustomStrategy } from '../src/strategies/custom.js';
 import { connected, refused, startIo } from './helpers/socket-io.js';
 import { waitForEvent, waitUntil } from './helpers/wait.js';
@@ -55,6 +57,30 @@ describe('portcullis/metrics', () => {
     } finally {
       http.close();
       await fx.close();
+    }
+  });
+
+  it('counts authorization decisions by rule, never by principal or room', async () => {
+    const registry = new client.Registry();
+    const metrics = createMetrics({ registry });
+    const fx = await startIo();
+    const authz = createAuthorization({ rooms: { 'org:{orgId}:*': true }, hooks: [metrics.authorization] });
+    const strategy = createCustomStrategy((c) => ({ id: String(c.user), claims: { orgId: 'acme' } }));
+    const g = createSocketIoGuard(fx.io, { strategies: [strategy], hooks: [authz.hooks] });
+    attachSocketIoAuthorization(g, authz);
+    try {
+      const c = fx.client('/', { auth: { user: 'alice-secret-id' } });
+      await connected(c);
+      await c.timeout(2000).emitWithAck('portcullis:join', { room: 'org:acme:chat' });
+      await c.timeout(2000).emitWithAck('portcullis:join', { room: 'org:globex:chat' });
+      const text = await registry.metrics();
+      const name = 'portcullis_authorization_decisions_total';
+      assert.ok(text.includes(`${name}{transport="socket.io",kind="room",decision="allowed",outcome="allow",policy="org:{orgId}:*"} 1`));
+      assert.ok(text.includes(`${name}{transport="socket.io",kind="room",decision="denied",outcome="no_rule",policy="none"} 1`));
+      assert.ok(!text.includes('alice-secret-id') && !text.includes('globex'));
+    } finally {
+      await fx.close();
+      await authz.close();
     }
   });
 });

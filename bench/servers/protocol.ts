@@ -45,6 +45,8 @@ export interface ServerConfig {
     readonly onNamespace?: boolean;
     /** `stateful` variant: also do by hand what a guarded HS256 handshake does beyond the floor (see stateful-baseline.ts). */
     readonly features?: boolean;
+    /** `event-policy.ts`: attach an authorization with an event policy (and an event rate that never refuses). */
+    readonly eventPolicy?: boolean;
   };
   /** Redis URL (cluster nodes only). */
   readonly redisUrl?: string;
@@ -61,6 +63,7 @@ export type Command =
   | { readonly cmd: 'issue'; readonly n: number; readonly first: number }
   | { readonly cmd: 'broadcast'; readonly n: number }
   | { readonly cmd: 'revoke'; readonly userId: string }
+  | { readonly cmd: 'count' }
   | { readonly cmd: 'stop' };
 
 export type Request = Command & { readonly id: number };

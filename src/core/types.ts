@@ -5,8 +5,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { PeerCertificate } from 'node:tls';
 import type { Clock } from './clock.js';
 
-/** Who is on the other end of an authenticated socket. */
-export interface Principal {
+/**
+ * Who is on the other end of an authenticated socket. `Claims` types `claims` for
+ * policies and the app (declare it with a `type` alias, e.g.
+ * `Principal<{ orgId: string; roles: string[] }>`).
+ */
+export interface Principal<Claims extends object = Record<string, unknown>> {
   /** The user (or service) id. Revocation by `userId` matches this. */
   readonly id: string;
   /** The login session, if any. Revocation by `sessionId` matches this. */
@@ -21,7 +25,7 @@ export interface Principal {
    */
   readonly issuedAt?: number;
   /** Verified claims or attributes, for policy and the app. Never sent to the client. */
-  readonly claims?: Readonly<Record<string, unknown>>;
+  readonly claims?: Readonly<Claims>;
   /** Public data sent to the client with `authenticated` (must be JSON-serialisable). */
   readonly data?: Readonly<Record<string, unknown>>;
 }

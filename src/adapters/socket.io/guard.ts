@@ -19,8 +19,8 @@ import type { OneventHandler } from './internals.js';
 import { dispatchEvent, engineOf, interceptEvents, isolate, isServer, onCleanup } from './internals.js';
 import type { Middleware } from './namespaces.js';
 import { createNamespaceWiring, eachNamespace, isPrincipal, MIDDLEWARE } from './namespaces.js';
-import type { SocketIoGuard, SocketIoGuardOptions } from './options.js';
-import { resolveSocketIoOptions } from './options.js';
+import type { EventGate, SocketIoGuard, SocketIoGuardOptions } from './options.js';
+import { kEventGate, resolveSocketIoOptions } from './options.js';
 import { installPreflight } from './preflight.js';
 
 /** Ends the connection of a socket that disconnects (one function for every socket, `this` is the socket). */
@@ -89,6 +89,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   );
 
   /** Shared by every socket of this guard (no per-socket closure). */
+  let eventGate: EventGate | undefined;
   const guardedOnevent: OneventHandler = function (this: Socket, packet) {
     const conn = connectionOf(this);
     if (conn === undefined) return;
@@ -98,7 +99,10 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       return;
     }
     // Pending (or ending) sockets: the event is dropped and its ack never called.
-    if (conn.authenticated) dispatchEvent(this, packet);
+    if (!conn.authenticated) return;
+    // The authorization layer, when attached, decides before any app handler sees the event.
+    if (eventGate !== undefined && !eventGate.admit(this, packet, dispatchEvent)) return;
+    dispatchEvent(this, packet);
   };
 
   const onConnect = (socket: Socket): void => {
@@ -170,6 +174,9 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     async close() {
       detach();
       await guard.close();
+    },
+    [kEventGate](gate) {
+      eventGate = gate;
     },
   };
 }

@@ -200,7 +200,8 @@ export function onCleanup(socket: Socket, listener: (socket: Socket) => void): v
   s._cleanup = cleanupThenTell;
 }
 
-interface EventPacket {
+/** An EVENT packet as Socket.IO hands it to `onevent`. */
+export interface EventPacket {
   data?: unknown[];
   id?: number;
 }

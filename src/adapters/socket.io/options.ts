@@ -13,6 +13,7 @@ import type { TransportOptions } from '../../core/transport-options.js';
 import type { Principal } from '../../core/types.js';
 import type { AuthError } from '../../errors.js';
 import { SocketIoEvent } from '../../protocol.js';
+import type { EventPacket } from './internals.js';
 
 /** Event names of the post-connect protocol (PROTOCOL.md §3). */
 export interface SocketIoEventNames {
@@ -76,6 +77,19 @@ export interface SocketIoGuardOptions extends GuardOptions, TransportOptions<Soc
   formatVerdict?: (payload: AuthenticatedPayload, socket: Socket) => unknown;
 }
 
+/**
+ * @internal The authorization layer's hook: decides every event of an authenticated
+ * socket before any app handler (`onAny` included) sees it. Installed by
+ * `attachSocketIoAuthorization` (src/policy/socket-io.ts).
+ */
+export interface EventGate {
+  /** True: dispatch now. False: dropped, or held and later passed to `dispatch`. */
+  admit(socket: Socket, packet: EventPacket, dispatch: (socket: Socket, packet: EventPacket) => void): boolean;
+}
+
+/** @internal Key of the method that installs an {@link EventGate} on a {@link SocketIoGuard}. */
+export const kEventGate: unique symbol = Symbol.for('portcullis.eventGate');
+
 /** A guard attached to a Socket.IO server or namespace. */
 export interface SocketIoGuard {
   /** The core guard (stats, verify, connections). */
@@ -93,6 +107,8 @@ export interface SocketIoGuard {
   detach(): void;
   /** Detaches and releases timers (and the store, if the guard created it). */
   close(): Promise<void>;
+  /** @internal Installs (or removes) the authorization layer's {@link EventGate}. */
+  [kEventGate](gate: EventGate | undefined): void;
 }
 
 /** The transport options after defaults were applied. */
