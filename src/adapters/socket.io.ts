@@ -82,9 +82,11 @@ export interface SocketIoGuardOptions extends GuardOptions, Pick<OriginCheckOpti
   announce?: boolean;
   /**
    * @internal Builds the `unauthorized` payload (the compat entry uses it to send
-   * the old module's messages). @default `error.toJSON()`
+   * the old module's messages, and needs the socket for them); `undefined` closes
+   * without an `unauthorized` event (the compat entry's timeout, as in the old
+   * module). @default `error.toJSON()`
    */
-  formatRefusal?: (error: AuthError) => Record<string, unknown>;
+  formatRefusal?: (error: AuthError, socket: Socket) => Record<string, unknown> | undefined;
   /**
    * @internal Builds the `authenticated` payload (the compat entry sends the old
    * module's `true`). @default the payload itself
@@ -122,7 +124,7 @@ export function connectionOf(socket: Socket): Connection | undefined {
 
 interface DriverConfig {
   readonly events: SocketIoEventNames;
-  readonly format: (error: AuthError) => Record<string, unknown>;
+  readonly format: (error: AuthError, socket: Socket) => Record<string, unknown> | undefined;
   readonly formatVerdict: ((payload: AuthenticatedPayload, socket: Socket) => unknown) | undefined;
 }
 
@@ -194,7 +196,7 @@ class SocketIoDriver implements ConnectionDriver {
   }
 
   refreshFailed(error: AuthError): void {
-    this.#socket.emit(this.#config.events.refreshFailed, this.#config.format(error));
+    this.#socket.emit(this.#config.events.refreshFailed, this.#config.format(error, this.#socket) ?? error.toJSON());
   }
 
   close(error: AuthError): void {
@@ -211,7 +213,8 @@ class SocketIoDriver implements ConnectionDriver {
       return;
     }
     if (!socket.connected) return;
-    socket.emit(this.#config.events.unauthorized, this.#config.format(error));
+    const refusal = this.#config.format(error, socket);
+    if (refusal !== undefined) socket.emit(this.#config.events.unauthorized, refusal);
     // Close the whole engine connection when this was its only namespace, so a
     // refused client cannot linger on the transport.
     const others = (socket.client as unknown as { sockets?: Map<string, Socket> }).sockets;
