@@ -74,6 +74,19 @@ export interface SocketioAuthConfig {
   payload?: Partial<CompatPayloadLimits>;
   /** New: most events held per socket while its `authentication` is verified. @default 32 */
   maxHeldEvents?: number;
+  /**
+   * New: exact IPs of reverse proxies whose `X-Forwarded-For` is believed (behind a proxy, without it every
+   * client shares the proxy's IP for the per-IP limits). @default []
+   */
+  trustedProxies?: SocketIoGuardOptions['trustedProxies'];
+  /** New: pending (connected, unauthenticated) sockets allowed at once. @default 10000 */
+  maxPending?: SocketIoGuardOptions['maxPending'];
+  /** New: pending sockets allowed at once per client IP. @default 50 */
+  maxPendingPerIp?: SocketIoGuardOptions['maxPendingPerIp'];
+  /** New: handshake and failed-attempt rates (see the README's limits), or `false`. @default portcullis' */
+  rateLimits?: SocketIoGuardOptions['rateLimits'];
+  /** New: where counters live (a Redis store for a cluster). @default a memory store */
+  store?: SocketIoGuardOptions['store'];
   /** New: a pino-compatible logger. @default silent */
   logger?: Logger;
   /** New: the clock for the timeout (for tests). @default the system clock */
@@ -241,6 +254,7 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
     timeoutMs: options.timeoutMs,
     closeOnFailedRefresh: true,
     ...origins.guard,
+    ...passThrough(config),
     logger,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     formatRefusal(error, socket) {
@@ -308,6 +322,17 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
     });
   });
   return handle;
+}
+
+/** The portcullis limits a config sets (only those it sets, for `exactOptionalPropertyTypes`). */
+function passThrough(config: SocketioAuthConfig): Partial<SocketIoGuardOptions> {
+  const out: Partial<SocketIoGuardOptions> = {};
+  if (config.trustedProxies !== undefined) out.trustedProxies = config.trustedProxies;
+  if (config.maxPending !== undefined) out.maxPending = config.maxPending;
+  if (config.maxPendingPerIp !== undefined) out.maxPendingPerIp = config.maxPendingPerIp;
+  if (config.rateLimits !== undefined) out.rateLimits = config.rateLimits;
+  if (config.store !== undefined) out.store = config.store;
+  return out;
 }
 
 /** The client's other sockets (other namespaces over the same connection). */

@@ -9,7 +9,7 @@ import type { ServerOptions, Socket } from 'socket.io';
 import socketioAuth, { type SocketioAuthCallback, type SocketioAuthConfig } from '../../src/compat/socketio-auth.js';
 import { createManualClock } from '../../src/core/clock.js';
 import type { Logger } from '../../src/core/types.js';
-import { connected, type IoFixture, startIo } from '../helpers/socket-io.js';
+import { connected, type IoFixture, refused, startIo } from '../helpers/socket-io.js';
 import { waitForEvent, waitUntil } from '../helpers/wait.js';
 
 let fx: IoFixture | undefined;
@@ -169,6 +169,12 @@ describe('socketio-auth compatibility: options and setup', () => {
     assert.doesNotThrow(() =>
       socketioAuth(fx?.io.of('/ok') as never, { authenticate, postAuthenticate: null, disconnect: false } as never),
     );
+  });
+
+  it("passes portcullis' limits through (budgets, rates, trusted proxies)", async () => {
+    const fx = await setup({ maxPending: 1, maxPendingPerIp: 1, rateLimits: false, trustedProxies: [] });
+    await connected(fx.client());
+    await refused(fx.client());
   });
 
   it('a second call on the same server keeps the first', async () => {
