@@ -43,6 +43,8 @@ export interface CompatState {
   refusal: { readonly message: string | undefined } | undefined;
   /** True once `authenticate` ran for this socket (it then gets the `disconnect` callback). */
   spoke: boolean;
+  /** True when it was admitted because its client authenticated on `/`. */
+  withRoot: boolean;
 }
 
 /** The old module's flag, and the compat state. */
@@ -79,6 +81,7 @@ export function watchSocket(socket: Socket, dispatcher: Dispatcher): CompatState
     verdict: undefined,
     refusal: undefined,
     spoke: false,
+    withRoot: false,
   };
   (socket as CompatSocket)[STATE] = state;
   target.onevent = function compatOnevent(this: Socket, packet: EventPacket): void {

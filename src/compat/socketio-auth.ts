@@ -22,7 +22,7 @@ import type { SocketIoGuard, SocketIoGuardOptions } from '../adapters/socket.io.
 import { connectionOf, createSocketIoGuard, eachNamespace } from '../adapters/socket.io.js';
 import type { Clock } from '../core/clock.js';
 import type { Connection } from '../core/connection.js';
-import type { AuditEvent } from '../core/hooks.js';
+import type { AuditEvent, CloseReason } from '../core/hooks.js';
 import { describeError, scrubError } from '../core/logger.js';
 import type { AuthContext, Logger, Principal, Strategy } from '../core/types.js';
 import { AuthError } from '../errors.js';
@@ -243,8 +243,26 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
   /** Admits a socket of another namespace whose client authenticated on `/` (the old module's one login per client). */
   const admitWithRoot = (socket: CompatSocket): void => {
     const conn = connectionOf(socket);
-    if (conn === undefined || !conn.pending || conn.inFlight || !socket.connected) return;
-    if (conn.accept({ id: socket.id }, 'handshake', 'socketio-auth', handle.guard.clock.now())) socket.auth = true;
+    const state = stateOf(socket);
+    if (conn === undefined || state === undefined || !conn.pending || conn.inFlight || !socket.connected) return;
+    if (!conn.accept({ id: socket.id }, 'handshake', 'socketio-auth', handle.guard.clock.now())) return;
+    socket.auth = true;
+    state.withRoot = true;
+  };
+
+  /**
+   * Ends the sockets admitted with their client's `/` when that login was lost to a
+   * verdict (a refused re-authentication, a revocation): a logout on `/` is a logout.
+   * A client that merely leaves `/` keeps them, as in the old module.
+   */
+  const endWithRoot = (root: Socket, reason: CloseReason): void => {
+    if (reason === 'client_disconnect' || reason === 'server_disconnect' || reason === 'auth_timeout') return;
+    for (const other of siblings(root)) {
+      const conn = connectionOf(other);
+      if (stateOf(other)?.withRoot === true && conn?.authenticated === true) {
+        conn.terminate(new AuthError(reason, { detail: 'socketio-auth: its client lost its login on /' }));
+      }
+    }
   };
 
   const handle = createSocketIoGuard(io, {
@@ -284,11 +302,12 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
         const state = stateOf(socket);
         if (state !== undefined) afterAccepted(conn, socket, state);
       },
-      onClose(connection) {
+      onClose(connection, reason) {
         const socket = connection.socket as CompatSocket | undefined;
         const state = socket === undefined ? undefined : stateOf(socket);
         if (socket === undefined || state === undefined) return; // never connected: the old module never saw it
         dropState(state);
+        if (forServer && socket.nsp.name === '/') endWithRoot(socket, reason);
         const disconnect = options.disconnect;
         if (disconnect === undefined || !(isHome(socket) || state.spoke)) return;
         try {

@@ -177,6 +177,22 @@ describe('socketio-auth compatibility: options and setup', () => {
     await refused(fx.client());
   });
 
+  it('given a namespace, guards that namespace only, as the old module did', async () => {
+    fx = await startIo();
+    const ended: string[] = [];
+    socketioAuth(fx.io.of('/admin'), { authenticate: (_s, _d, cb) => cb(null, true), disconnect: (s) => ended.push(s.nsp.name) });
+    fx.io.on('connection', (s) => s.on('echo', (v: string, ack: (v: string) => void) => ack(v)));
+    const open = fx.client('/');
+    const admin = fx.client('/admin');
+    await Promise.all([connected(open), connected(admin)]);
+    assert.equal(await open.timeout(2000).emitWithAck('echo', 'free'), 'free');
+    admin.emit('authentication', {});
+    assert.equal(await waitForEvent(admin, 'authenticated'), true);
+    admin.disconnect();
+    await waitUntil(() => ended.length === 1, 2000, 'disconnect callback');
+    assert.deepEqual(ended, ['/admin']);
+  });
+
   it('a second call on the same server keeps the first', async () => {
     const calls: string[] = [];
     const fx = await setup({

@@ -292,6 +292,28 @@ describe('socketio-auth compatibility: namespaces and origins', () => {
     }
   });
 
+  it('a logout on / (a refused re-authentication) also ends the sockets admitted with it', async () => {
+    const app = await startApp();
+    app.io.of('/chat');
+    const opts: Partial<ManagerOptions & SocketOptions> = { transports: ['websocket'], reconnection: false, forceNew: true };
+    const manager = new Manager(app.url, opts);
+    const root = manager.socket('/');
+    const room = manager.socket('/chat');
+    try {
+      await Promise.all([connected(root), connected(room)]);
+      root.emit('authentication', JOHN);
+      await waitForEvent(root, 'authenticated');
+      await waitUntil(() => app.io.of('/chat').sockets.size === 1, 2000, '/chat admission');
+      const roomGone = disconnectReason(room);
+      root.emit('authentication', { username: 'john', password: 'logout' });
+      assert.equal(await roomGone, 'io server disconnect');
+      assert.equal(app.seenOf('disconnect').length, 1, 'the disconnect callback ran for / only, as in the old module');
+    } finally {
+      root.disconnect();
+      room.disconnect();
+    }
+  });
+
   it("honours the server's cors.origin; without one, only same-origin browsers (and non-browser clients)", async () => {
     const cors = await startApp({ serverOptions: { cors: { origin: ['http://app.example', /\.example\.org$/] } } });
     await connected(cors.client(undefined, { extraHeaders: { origin: 'http://app.example' } }));
