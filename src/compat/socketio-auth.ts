@@ -147,9 +147,9 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
       if (settle === undefined) outcome = result;
       else settle(result);
     };
-    const internal = (err: unknown, detail: string): Outcome => ({
-      error: scrubError(new AuthError('internal_error', { detail: `socketio-auth: ${detail}`, cause: err }), data),
-    });
+    /** An internal error, scrubbed of every value the client sent (it may be logged, never sent). */
+    const internal = (err: unknown, detail: string): AuthError =>
+      scrubError(new AuthError('internal_error', { detail: `socketio-auth: ${detail}`, cause: err }), data);
     const callback: SocketioAuthCallback = (err, success) => {
       if (calls++ > 0) {
         logger.warn({ connectionId: socket.id }, 'socketio-auth: the authenticate callback was called again; only the first call counts');
@@ -171,7 +171,7 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
     try {
       returned = options.authenticate(socket, data, callback);
     } catch (err) {
-      if (calls++ === 0) finish(internal(err, 'authenticate threw'));
+      if (calls++ === 0) finish({ error: internal(err, 'authenticate threw') });
       else
         logger.error(
           { connectionId: socket.id, ...describeError(internal(err, 'authenticate threw after its callback')) },
@@ -184,7 +184,7 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
           if (typeof value === 'boolean' && calls === 0) callback(null, value);
         },
         (err: unknown) => {
-          if (calls++ === 0) finish(internal(err, 'authenticate rejected'));
+          if (calls++ === 0) finish({ error: internal(err, 'authenticate rejected') });
         },
       );
     }
