@@ -278,12 +278,11 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
     formatRefusal(error, socket) {
       // The old module disconnected a socket that did not authenticate in time without a word.
       if (error.code === 'auth_timeout') return undefined;
-      const refusal = stateOf(socket)?.refusal;
-      if (error.code === 'invalid_credentials' && refusal !== undefined) {
-        return refusal.message === undefined ? { code: error.code } : { message: refusal.message, code: error.code };
-      }
-      if (error.code === 'invalid_credentials') return { message: 'Authentication failure', code: error.code };
-      return { message: error.message, code: error.code };
+      // Emitted here, just before the adapter disconnects, rather than by the adapter: as in the old
+      // module the event carries an acknowledgement callback, so a client handler that calls it
+      // (`(err, ack) => ack()`) keeps working. The server does not wait for it.
+      socket.emit(AUTHORIZATION_REFUSED, refusalOf(error, stateOf(socket)), ignoreAck);
+      return undefined;
     },
     formatVerdict(_payload, socket) {
       const compat = socket as CompatSocket;
@@ -341,6 +340,20 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
     });
   });
   return handle;
+}
+
+const AUTHORIZATION_REFUSED = 'unauthorized';
+
+function ignoreAck(): void {}
+
+/** The `unauthorized` payload: the old module's `{ message }`, plus the portcullis `code`. */
+function refusalOf(error: AuthError, state: CompatState | undefined): Record<string, unknown> {
+  const refusal = state?.refusal;
+  if (error.code === 'invalid_credentials' && refusal !== undefined) {
+    return refusal.message === undefined ? { code: error.code } : { message: refusal.message, code: error.code };
+  }
+  if (error.code === 'invalid_credentials') return { message: 'Authentication failure', code: error.code };
+  return { message: error.message, code: error.code };
 }
 
 /** The portcullis limits a config sets (only those it sets, for `exactOptionalPropertyTypes`). */
