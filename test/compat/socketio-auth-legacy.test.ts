@@ -91,7 +91,9 @@ describe('socketio-auth compatibility: an app written for v0.1.1', () => {
   it("README example: authenticated with the callback's value, refusals carry the message, then disconnect", async () => {
     const app = await startApp();
     const john = app.client(JOHN);
+    const motd = waitForEvent(john, 'motd');
     assert.equal(await waitForEvent(john, 'authenticated'), true);
+    assert.equal(await motd, 'please log in', 'a direct emit reaches a pending socket, as before');
 
     const wrong = app.client({ username: 'john', password: 'nope' });
     const wrongGone = disconnectReason(wrong);
