@@ -25,7 +25,7 @@ import type { Connection } from '../core/connection.js';
 import type { AuditEvent, CloseReason } from '../core/hooks.js';
 import { describeError, scrubError } from '../core/logger.js';
 import type { AuthContext, Logger, Principal, Strategy } from '../core/types.js';
-import { AuthError } from '../errors.js';
+import { AuthError, toAuthError } from '../errors.js';
 import { resolveConfig } from './config.js';
 import { type CorsOrigins, corsOrigins } from './origins.js';
 import type { CompatPayloadLimits } from './payload.js';
@@ -123,7 +123,7 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
       try {
         state.attempt = { data: copyPayload(args[1], options.payload) };
       } catch (err) {
-        state.attempt = { error: err as AuthError };
+        state.attempt = { error: toAuthError(err) };
       }
       const claim = 'data' in state.attempt ? claimOf(state.attempt.data) : {};
       return { ...packet, data: [AUTHENTICATION, claim] };
