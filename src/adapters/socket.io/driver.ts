@@ -106,7 +106,7 @@ export class SocketIoDriver implements AdmissionDriver {
   }
 
   refreshFailed(error: AuthError): void {
-    this.#socket.emit(this.#config.events.refreshFailed, this.#config.format(error));
+    this.#socket.emit(this.#config.events.refreshFailed, this.#config.format(error, this.#socket) ?? error.toJSON());
   }
 
   close(error: AuthError): void {
@@ -123,7 +123,9 @@ export class SocketIoDriver implements AdmissionDriver {
       return;
     }
     if (!socket.connected) return;
-    socket.emit(this.#config.events.unauthorized, this.#config.format(error));
+    // `undefined`: close without an `unauthorized` event (the compat entry's timeout).
+    const refusal = this.#config.format(error, socket);
+    if (refusal !== undefined) socket.emit(this.#config.events.unauthorized, refusal);
     // Close the whole engine connection when this was its only namespace, so a
     // refused client cannot linger on the transport.
     socket.disconnect(socketsOnConnection(socket) <= 1);

@@ -67,9 +67,11 @@ export interface SocketIoGuardOptions extends GuardOptions, TransportOptions<Soc
   announce?: boolean;
   /**
    * @internal Builds the `unauthorized` payload (the compat entry uses it to send
-   * the old module's messages). @default `error.toJSON()`
+   * the old module's messages, and needs the socket for them); `undefined` closes
+   * without an `unauthorized` event (the compat entry's timeout, as in the old
+   * module). @default `error.toJSON()`
    */
-  formatRefusal?: (error: AuthError) => Record<string, unknown>;
+  formatRefusal?: (error: AuthError, socket: Socket) => Record<string, unknown> | undefined;
   /**
    * @internal Builds the `authenticated` payload (the compat entry sends the old
    * module's `true`). @default the payload itself
@@ -116,7 +118,7 @@ export interface ResolvedSocketIoOptions {
   readonly mode: SocketIoMode;
   readonly events: Readonly<SocketIoEventNames>;
   readonly announce: boolean;
-  readonly format: (error: AuthError) => Record<string, unknown>;
+  readonly format: (error: AuthError, socket: Socket) => Record<string, unknown> | undefined;
   readonly formatVerdict: ((payload: AuthenticatedPayload, socket: Socket) => unknown) | undefined;
 }
 
