@@ -104,6 +104,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   /** Sessions logged out, and per-user revocation times: the cookie alone no longer gets tokens. */
   const loggedOut = new Set<string>();
   const revokedAt = new Map<string, number>();
+  /** The sessions each user got tokens for: an admin's revoke ends them, not the user's later logins. */
+  const sessionsOf = new Map<string, Set<string>>();
   const validSession = (req: IncomingMessage): Session | undefined => {
     const s = cookies.read(req.headers.cookie, Date.now());
     if (s === undefined || loggedOut.has(s.sid) || s.iat <= (revokedAt.get(s.user) ?? Number.NEGATIVE_INFINITY)) return undefined;
@@ -114,8 +116,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   // expiry and the client refreshes in band); the role is among its claims.
   const jwt = createJwtStrategy({ algorithms: ['HS256'], secret, audience: AUDIENCE });
   const tickets = createTicketIssuer({ store, ttlSec: 30 });
-  const signToken = (s: Session, role: string): Promise<string> =>
-    new SignJWT({ role, sid: s.sid })
+  const signToken = (s: Session, role: string): Promise<string> => {
+    const sids = sessionsOf.get(s.user) ?? new Set<string>();
+    sessionsOf.set(s.user, sids.add(s.sid));
+    return new SignJWT({ role, sid: s.sid })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(s.user)
       .setAudience(AUDIENCE)
@@ -123,6 +127,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       .setJti(randomBytes(8).toString('hex'))
       .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSec)
       .sign(secret);
+  };
 
   // A ticket is only as good as the JWT behind it: same user, session and expiry.
   const issueTicket = createTicketHandler(tickets, {
@@ -187,6 +192,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       const s = cookies.read(req.headers.cookie, Date.now());
       if (s !== undefined) {
         loggedOut.add(s.sid);
+        sessionsOf.get(s.user)?.delete(s.sid);
         void revokeEverywhere({ sessionId: s.sid });
       }
       json(res, 200, { ok: true }, { 'Set-Cookie': cookies.clear });
@@ -239,8 +245,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     io.emit('chat', { from: 'portcullis', text });
     wsGuard.hub.broadcast({ type: 'chat', payload: { from: 'portcullis', text } });
   };
-  const revokeEverywhere = async (target: { userId?: string; sessionId?: string }): Promise<number> => {
-    if (target.userId !== undefined) revokedAt.set(target.userId, Date.now());
+  const revokeEverywhere = async (target: { sessionId: string }): Promise<number> => {
     // Both guards share the store: each revocation reaches every guard (and node) subscribed to it.
     const [a, b] = await Promise.all([ioGuard.revoke(target), wsGuard.revoke(target)]);
     return a + b;
@@ -289,9 +294,15 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       ack('forbidden');
       return;
     }
-    void revokeEverywhere({ userId }).then((n) => {
+    // Revoked by session, not by user id: a user revocation refuses every credential issued at or
+    // before it, and a JWT's `iat` has whole seconds, so the user's fresh login in that second
+    // would be refused too. The cookies issued before now stop getting tokens (`revokedAt`).
+    revokedAt.set(userId, Date.now());
+    const sids = [...(sessionsOf.get(userId) ?? [])];
+    sessionsOf.delete(userId);
+    void Promise.all(sids.map((sessionId) => revokeEverywhere({ sessionId }))).then((counts) => {
       notice(`${userId} was signed out by an administrator`);
-      ack(n);
+      ack(counts.reduce((a, b) => a + b, 0));
     });
   };
 
