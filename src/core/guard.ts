@@ -60,6 +60,11 @@ export interface Guard {
   /** Checks the pending budget for `ip` without opening anything. Throws `rate_limited`. */
   checkPendingBudget(ip: string): void;
   /**
+   * @internal Counts a transport connection from `ip` that has made no attempt yet (an
+   * Engine.IO connection before its first CONNECT) against the pending budget. Returns its release.
+   */
+  holdIdle(ip: string): () => void;
+  /**
    * @internal Counts a new connection attempt from `ip` against the handshake rate and checks
    * the pending budget (the admission's preflight and `admit` call it). Throws (or rejects with)
    * `rate_limited`, or `unavailable` when the store is down. `pendingBudget: false` skips the budget
@@ -264,6 +269,9 @@ export function createGuard(options: GuardOptions): Guard {
     },
     checkPendingBudget(ip) {
       budget.check(ipKey(ip));
+    },
+    holdIdle(ip) {
+      return budget.holdIdle(ipKey(ip));
     },
     admit(ip, admitOptions) {
       if (admitOptions?.pendingBudget !== false) budget.check(ipKey(ip));

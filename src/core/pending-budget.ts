@@ -16,6 +16,12 @@ export interface PendingBudget {
   hold(conn: Connection): void;
   /** Gives back the slot of a connection that stopped waiting (verdict, close). */
   leave(conn: Connection): void;
+  /**
+   * Counts a transport connection from `key` that has not made its first attempt yet
+   * (an Engine.IO connection before its first CONNECT): it holds a slot like a pending
+   * socket, so idle connections are bounded per IP too. Returns its release (idempotent).
+   */
+  holdIdle(key: string): () => void;
   /** Connections waiting now. */
   readonly count: number;
 }
@@ -28,6 +34,16 @@ export function createPendingBudget(
 ): PendingBudget {
   const byIp = new Map<string, number>();
   let count = 0;
+  const take = (key: string): void => {
+    count++;
+    byIp.set(key, (byIp.get(key) ?? 0) + 1);
+  };
+  const give = (key: string): void => {
+    count--;
+    const n = (byIp.get(key) ?? 1) - 1;
+    if (n <= 0) byIp.delete(key);
+    else byIp.set(key, n);
+  };
   return {
     check(key) {
       if (count >= opts.maxPending) throw new AuthError('rate_limited', { detail: 'pending budget (global)', retryAfter: 1 });
@@ -38,8 +54,7 @@ export function createPendingBudget(
     hold(conn) {
       if (conn.held || !conn.pending) return;
       conn.held = true;
-      count++;
-      byIp.set(conn.ipKey, (byIp.get(conn.ipKey) ?? 0) + 1);
+      take(conn.ipKey);
       if (opts.timeoutMs !== false) conn.deadline = deadlines.schedule(conn.openedAt + opts.timeoutMs, timedOut, conn);
     },
     leave(conn) {
@@ -47,10 +62,16 @@ export function createPendingBudget(
       conn.held = false;
       deadlines.cancel(conn.deadline);
       conn.deadline = undefined;
-      count--;
-      const n = (byIp.get(conn.ipKey) ?? 1) - 1;
-      if (n <= 0) byIp.delete(conn.ipKey);
-      else byIp.set(conn.ipKey, n);
+      give(conn.ipKey);
+    },
+    holdIdle(key) {
+      take(key);
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        give(key);
+      };
     },
     get count() {
       return count;

@@ -204,3 +204,35 @@ describe('Socket.IO: refused CONNECTs leave nothing behind', () => {
     assert.deepEqual(namespaceNames(fx.io), before);
   });
 });
+
+describe('Socket.IO: an Engine.IO connection that never sends CONNECT', () => {
+  it('holds a pending slot until its first CONNECT: idle connections are bounded per IP (429 at the preflight)', async () => {
+    const PER_IP = 4;
+    const { fx, g, port } = await setup({ maxPendingPerIp: PER_IP, rateLimits: false });
+    const idle = [];
+    for (let i = 0; i < PER_IP; i++) idle.push(await openRawEngine(fx.url));
+    assert.equal(g.guard.stats.pending, PER_IP, 'each idle connection holds a slot');
+    // One more from the same address is refused before Engine.IO accepts it.
+    assert.equal(await rawUpgradeStatus(port, '/socket.io/?EIO=4&transport=websocket'), 429);
+    // Its first CONNECT gives the slot back (the socket is counted instead, here decided at once).
+    const first = idle[0];
+    assert.ok(first !== undefined);
+    first.connect('/', { user: 'alice', password: 'secret' });
+    await first.received((p) => p.startsWith('0'), 1);
+    assert.equal(g.guard.stats.pending, PER_IP - 1);
+    // Closing gives the others' slots back.
+    for (const c of idle.slice(1)) c.close();
+    await waitUntil(() => g.guard.stats.pending === 0, 5000, 'the idle slots to be released');
+    assert.equal(await rawUpgradeStatus(port, '/socket.io/?EIO=4&transport=websocket'), 101);
+    first.close();
+  });
+
+  it("is closed by Socket.IO no later than the guard's deadline (connectTimeout lowered to timeoutMs)", async () => {
+    const { fx, g } = await setup({ timeoutMs: 300 });
+    assert.equal(fx.io.connectTimeout(), 300, "Socket.IO's own 45 s default is lowered");
+    const silent = await openRawEngine(fx.url);
+    // A deadline, not a measurement: with Socket.IO's default the connection would stay 45 s.
+    await waitUntil(() => silent.closed, 10_000, 'the silent connection to be closed');
+    await waitUntil(() => g.guard.stats.pending === 0, 5000, 'its slot to be released');
+  });
+});

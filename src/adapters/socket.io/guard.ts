@@ -16,12 +16,16 @@ import { createGuard } from '../../core/guard.js';
 import { handshakeContext } from './context.js';
 import { closeReason, connectionOf, SocketIoDriver } from './driver.js';
 import type { OneventHandler } from './internals.js';
-import { dispatchEvent, engineOf, interceptEvents, isolate, isServer, onCleanup } from './internals.js';
+import { dispatchEvent, engineOf, interceptEvents, isolate, isServer, onCleanup, onEngineConnection } from './internals.js';
 import type { Middleware } from './namespaces.js';
 import { createNamespaceWiring, eachNamespace, isPrincipal, MIDDLEWARE } from './namespaces.js';
 import type { EventGate, SocketIoGuard, SocketIoGuardOptions } from './options.js';
 import { kEventGate, resolveSocketIoOptions } from './options.js';
 import { installPreflight } from './preflight.js';
+
+/** The release of an Engine.IO connection's idle slot, until its first CONNECT (or its close). */
+const kIdle = Symbol('portcullis.idle');
+type Idle = { [kIdle]?: (() => void) | undefined };
 
 /** Ends the connection of a socket that disconnects (one function for every socket, `this` is the socket). */
 function onSocketDisconnect(this: Socket, reason: string): void {
@@ -59,6 +63,12 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
 
   const middleware: Middleware = Object.assign(
     (socket: Socket, next: (err?: Error) => void): void => {
+      // The Engine.IO connection made its first attempt: from now on its sockets are counted instead.
+      const idle = (socket.conn as unknown as Idle)[kIdle];
+      if (idle !== undefined) {
+        (socket.conn as unknown as Idle)[kIdle] = undefined;
+        idle();
+      }
       wiring.deciding(socket.nsp);
       onCleanup(socket, cleanedUp);
       const auth = socket.handshake.auth as unknown;
@@ -143,8 +153,21 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   const detachers: (() => void)[] = [() => wiring.detach()];
   if (isServer(target)) {
     const engine = engineOf(target);
-    if (engine !== undefined) detachers.push(installPreflight(engine, admission));
-    else
+    if (engine !== undefined) {
+      detachers.push(installPreflight(engine, admission));
+      // An Engine.IO connection that has sent no CONNECT yet holds a pending slot (per IP and in
+      // all), so idle connections are bounded like pending sockets, and Socket.IO closes it after
+      // `connectTimeout`, which the guard lowers to its own deadline.
+      detachers.push(
+        onEngineConnection(target, (conn) => {
+          const release = guard.holdIdle(admission.addressOf(conn.request).ip);
+          (conn as unknown as Idle)[kIdle] = release;
+          conn.once('close', release);
+        }),
+      );
+      const { timeoutMs } = guard.options;
+      if (timeoutMs !== false && target.connectTimeout() > timeoutMs) target.connectTimeout(timeoutMs);
+    } else
       logger.warn(
         {},
         'portcullis: the Socket.IO server is not attached to an HTTP server yet; checks run in the namespace middleware only',

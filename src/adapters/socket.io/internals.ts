@@ -43,6 +43,25 @@ export function onNewNamespace(server: Server, fn: (nsp: Namespace) => void): ()
   return () => server.sockets.off('new_namespace' as never, fn as never);
 }
 
+/** An Engine.IO connection, as the engine's `connection` event hands it. */
+export interface EngineConnection {
+  readonly request: IncomingMessage;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+/**
+ * Calls `fn` for every new Engine.IO connection of `server` (the engine's public
+ * `connection` event; here because it reaches into the engine). Returns a stop function.
+ */
+export function onEngineConnection(server: Server, fn: (conn: EngineConnection) => void): () => void {
+  const engine = server.engine as unknown as {
+    on(event: 'connection', listener: (conn: EngineConnection) => void): unknown;
+    off(event: 'connection', listener: (conn: EngineConnection) => void): unknown;
+  };
+  engine.on('connection', fn);
+  return () => engine.off('connection', fn);
+}
+
 /** The Engine.IO server of `server`, once it is attached to an HTTP server. */
 export function engineOf(server: Server): EnginePrivate | undefined {
   return (server as unknown as ServerPrivate).engine;
