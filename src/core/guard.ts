@@ -61,9 +61,12 @@ export interface Guard {
   checkPendingBudget(ip: string): void;
   /**
    * @internal Counts a transport connection from `ip` that has made no attempt yet (an
-   * Engine.IO connection before its first CONNECT) against the pending budget. Returns its release.
+   * Engine.IO connection before its first CONNECT) against the pending budget. Returns the
+   * key to give back, once, with `releaseIdle`.
    */
-  holdIdle(ip: string): () => void;
+  holdIdle(ip: string): string;
+  /** @internal Gives back a slot taken with `holdIdle`. */
+  releaseIdle(key: string): void;
   /**
    * @internal Counts a new connection attempt from `ip` against the handshake rate and checks
    * the pending budget (the admission's preflight and `admit` call it). Throws (or rejects with)
@@ -271,8 +274,11 @@ export function createGuard(options: GuardOptions): Guard {
       budget.check(ipKey(ip));
     },
     holdIdle(ip) {
-      return budget.holdIdle(ipKey(ip));
+      const key = ipKey(ip);
+      budget.holdIdle(key);
+      return key;
     },
+    releaseIdle: budget.releaseIdle,
     admit(ip, admitOptions) {
       if (admitOptions?.pendingBudget !== false) budget.check(ipKey(ip));
       return limiter.enabled ? limiter.handshake(ip) : undefined;

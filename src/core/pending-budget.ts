@@ -19,9 +19,12 @@ export interface PendingBudget {
   /**
    * Counts a transport connection from `key` that has not made its first attempt yet
    * (an Engine.IO connection before its first CONNECT): it holds a slot like a pending
-   * socket, so idle connections are bounded per IP too. Returns its release (idempotent).
+   * socket, so idle connections are bounded per IP too. The caller gives it back once,
+   * with {@link releaseIdle}.
    */
-  holdIdle(key: string): () => void;
+  holdIdle(key: string): void;
+  /** Gives back a slot taken with {@link holdIdle}. */
+  releaseIdle(key: string): void;
   /** Connections waiting now. */
   readonly count: number;
 }
@@ -64,15 +67,8 @@ export function createPendingBudget(
       conn.deadline = undefined;
       give(conn.ipKey);
     },
-    holdIdle(key) {
-      take(key);
-      let held = true;
-      return () => {
-        if (!held) return;
-        held = false;
-        give(key);
-      };
-    },
+    holdIdle: take,
+    releaseIdle: give,
     get count() {
       return count;
     },

@@ -25,7 +25,7 @@ import { installPreflight } from './preflight.js';
 
 /** The release of an Engine.IO connection's idle slot, until its first CONNECT (or its close). */
 const kIdle = Symbol('portcullis.idle');
-type Idle = { [kIdle]?: (() => void) | undefined };
+type Idle = { [kIdle]?: string | undefined };
 
 /** Ends the connection of a socket that disconnects (one function for every socket, `this` is the socket). */
 function onSocketDisconnect(this: Socket, reason: string): void {
@@ -64,11 +64,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   const middleware: Middleware = Object.assign(
     (socket: Socket, next: (err?: Error) => void): void => {
       // The Engine.IO connection made its first attempt: from now on its sockets are counted instead.
-      const idle = (socket.conn as unknown as Idle)[kIdle];
-      if (idle !== undefined) {
-        (socket.conn as unknown as Idle)[kIdle] = undefined;
-        idle();
-      }
+      releaseIdle(socket.conn as unknown as Idle);
       wiring.deciding(socket.nsp);
       onCleanup(socket, cleanedUp);
       const auth = socket.handshake.auth as unknown;
@@ -149,6 +145,18 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     return admission.resume(request, principal, new SocketIoDriver(socket, undefined, config));
   }
 
+  /** Gives back the idle slot of an Engine.IO connection, once (its first CONNECT, or its close). */
+  function releaseIdle(conn: Idle): void {
+    const key = conn[kIdle];
+    if (key === undefined) return;
+    conn[kIdle] = undefined;
+    guard.releaseIdle(key);
+  }
+  /** Shared by every Engine.IO connection (`this` is the connection): no closure per connection. */
+  function onIdleClose(this: unknown): void {
+    releaseIdle(this as Idle);
+  }
+
   const wiring = createNamespaceWiring(server, guard, middleware, onConnect);
   const detachers: (() => void)[] = [() => wiring.detach()];
   if (isServer(target)) {
@@ -160,9 +168,8 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       // `connectTimeout`, which the guard lowers to its own deadline.
       detachers.push(
         onEngineConnection(target, (conn) => {
-          const release = guard.holdIdle(admission.addressOf(conn.request).ip);
-          (conn as unknown as Idle)[kIdle] = release;
-          conn.once('close', release);
+          (conn as unknown as Idle)[kIdle] = guard.holdIdle(admission.addressOf(conn.request).ip);
+          conn.once('close', onIdleClose);
         }),
       );
       const { timeoutMs } = guard.options;
