@@ -137,6 +137,8 @@ describe('docs', () => {
       compilerOptions: {
         ...base.compilerOptions,
         rootDir: '..',
+        // Browser snippets (docs/client.md) use the DOM.
+        lib: [...(base.compilerOptions.lib as string[]), 'DOM'],
         noEmit: true,
         declaration: false,
         sourceMap: false,
