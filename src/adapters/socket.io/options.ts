@@ -105,12 +105,13 @@ export type AuthenticatedSocket<C extends Claims = Record<string, unknown>> = So
  * Receives each guarded socket once, when it becomes authenticated: at connect in
  * handshake mode, on its first accepted `authentication` in message / auto mode
  * (after the `authenticated` verdict was sent). Never called for a pending socket, nor
- * again on a refresh. A listener that throws (or rejects) is logged, not fatal.
+ * again on a refresh. A listener that throws (or returns a promise that rejects) is logged,
+ * not fatal; any other return value is ignored.
  */
 export type AuthenticatedListener<C extends Claims = Record<string, unknown>> = (
   socket: AuthenticatedSocket<C>,
   principal: Principal<C>,
-) => void | Promise<void>;
+) => unknown;
 
 /** A guard attached to a Socket.IO server or namespace. */
 export interface SocketIoGuard {
