@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import type { Socket } from 'socket.io';
+import type { ServerOptions, Socket } from 'socket.io';
 import { createSocketIoGuard, type SocketIoGuardOptions } from '../../src/adapters/socket.io.js';
 import type { Logger, Principal } from '../../src/core/types.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
@@ -32,8 +32,8 @@ afterEach(async () => {
 });
 
 /** A guarded server recording every announcement (socket id, namespace, principal id). */
-async function announcing(options: Partial<SocketIoGuardOptions> = {}) {
-  fx = await startIo();
+async function announcing(options: Partial<SocketIoGuardOptions> = {}, serverOptions: Partial<ServerOptions> = {}) {
+  fx = await startIo(serverOptions);
   const logger = recordingLogger();
   const g = createSocketIoGuard(fx.io, { strategies: [passwords], logger, ...options });
   const announced: { id: string; nsp: string; user: string; dataUser: string; role: string }[] = [];
@@ -154,5 +154,30 @@ describe('sioGuard.on("connection")', () => {
     d.emit('authentication', { user: 'gina', password: 'secret' });
     await waitForEvent(d, 'welcome');
     assert.equal(last, 1, 'a removed listener is not called');
+  });
+
+  it('announces a socket restored by connection state recovery again: a new Socket.IO socket, same id', async () => {
+    const recovery = { connectionStateRecovery: { maxDisconnectionDuration: 60_000, skipMiddlewares: true } };
+    const { fx, g, announced } = await announcing({}, recovery);
+    const c = fx.client('/', { auth: { user: 'hana', password: 'secret' } });
+    await waitForEvent(c, 'welcome');
+    // Recovery needs an offset: the client must have received one event.
+    const hello = waitForEvent(c, 'hello');
+    fx.io.emit('hello');
+    await hello;
+    const lost = waitForEvent(c, 'disconnect');
+    c.io.engine.close();
+    await lost;
+    await waitUntil(() => g.guard.stats.authenticated === 0, 2000, 'server-side disconnect');
+    c.connect();
+    await waitForEvent(c, 'welcome');
+    assert.equal(c.recovered, true);
+    assert.deepEqual(
+      announced.map((a) => [a.id, a.user]),
+      [
+        [c.id, 'hana'],
+        [c.id, 'hana'],
+      ],
+    );
   });
 });
