@@ -1,5 +1,5 @@
 /**
- * The docs can't drift from the wire module: PROTOCOL.md's and README.md's tables
+ * The docs can't drift from the wire module: PROTOCOL.md's tables and those of docs/ (errors.md, security-and-limits.md, ws.md)
  * are parsed and checked against `src/protocol.ts` (codes, close codes, HTTP
  * statuses, retryability, actions, messages, event names, frame types) and
  * `DEFAULTS`; PROTOCOL.md's sections are numbered in order and its version line
@@ -25,7 +25,10 @@ import {
 
 const read = (name: string): string => readFileSync(new URL(`../${name}`, import.meta.url), 'utf8');
 const PROTOCOL = read('PROTOCOL.md');
-const README = read('README.md');
+/** The docs pages holding the code table, the limits table and the ws options table. */
+const ERRORS = read('docs/errors.md');
+const LIMITS = read('docs/security-and-limits.md');
+const WS = read('docs/ws.md');
 
 /** The body of the section whose heading starts with `heading` (up to the next heading of the same or a higher level). */
 function section(md: string, heading: string): string {
@@ -193,27 +196,27 @@ describe('PROTOCOL.md agrees with src/protocol.ts', () => {
   });
 });
 
-describe('README.md agrees with src/protocol.ts', () => {
+describe('docs/ agrees with src/protocol.ts', () => {
   it('lists every code with its close code, HTTP status, retryability, action and message', () => {
-    const rows = byCode(tableWith(section(README, '## Error codes'), 'code'), 'README.md');
-    for (const [code, row] of rows) checkRow(code, row, 'README.md');
+    const rows = byCode(tableWith(section(ERRORS, '# Error codes'), 'code'), 'docs/errors.md');
+    for (const [code, row] of rows) checkRow(code, row, 'docs/errors.md');
   });
 
   it('states the defaults of DEFAULTS in its limits and ws options tables', () => {
     const checked = new Set<string>();
-    const limits = tableWith(section(README, '## Limits and security defaults'), 'option');
-    const wsOptions = tableWith(section(README, '### Options'), 'option');
+    const limits = tableWith(section(LIMITS, '# Limits and security defaults'), 'option');
+    const wsOptions = tableWith(section(WS, '## Options'), 'option');
     for (const [row, prefix] of [...limits.map((r) => [r, ''] as const), ...wsOptions.map((r) => [r, 'ws.'] as const)]) {
       const [option] = ticks(row.option);
       if (option === undefined) continue; // a fixed limit, not an option (e.g. forwarding hops)
       const transport = /\(`ws`\)/.test(row.option ?? '') ? 'ws.' : prefix;
       const value = lookup(`${transport}${option}`, false) ?? lookup(option as string, false);
       if (value === undefined || typeof value === 'object') continue;
-      assert.equal(parseDefault(row.default ?? ''), value, `README ${option}`);
+      assert.equal(parseDefault(row.default ?? ''), value, `docs ${option}`);
       checked.add(`${transport}${option}`);
     }
     for (const key of ['timeoutMs', 'maxPending', 'maxPendingPerIp', 'expiringLeadMs', 'payload.maxBytes', 'ws.mode', 'ws.maxPayload']) {
-      assert.ok(checked.has(key), `README states ${key}`);
+      assert.ok(checked.has(key), `docs state ${key}`);
     }
   });
 });

@@ -20,7 +20,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify, SignJWT } from 'jose';
-import { Server, type Socket } from 'socket.io';
+import { Server } from 'socket.io';
 import type { WebSocket } from 'ws';
 import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
 import { createWsGuard } from '../../src/adapters/ws.js';
@@ -306,8 +306,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     });
   };
 
-  io.on('connection', (socket: Socket) => {
-    const principal: Principal = socket.data.principal;
+  // Only authenticated sockets reach this listener (io.on('connection') would also see pending ones).
+  ioGuard.on('connection', (socket, principal) => {
     const user = principal.id;
     socket.emit('session', { id: socket.id, user, role: principal.claims?.role, expiresAt: principal.expiresAt, transport: 'socket.io' });
     if (isAdmin(principal)) {

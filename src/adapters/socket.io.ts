@@ -4,6 +4,14 @@
  */
 export type { AttemptContext } from '../core/connection.js';
 export { AuthError } from '../errors.js';
+export type { PortcullisSocketData } from '../policy/types.js';
 export { createSocketIoGuard } from './socket.io/guard.js';
-export type { SocketIoEventNames, SocketIoGuard, SocketIoGuardOptions, SocketIoMode } from './socket.io/options.js';
+export type {
+  AuthenticatedListener,
+  AuthenticatedSocket,
+  SocketIoEventNames,
+  SocketIoGuard,
+  SocketIoGuardOptions,
+  SocketIoMode,
+} from './socket.io/options.js';
 export { DEFAULT_EVENT_NAMES } from './socket.io/options.js';

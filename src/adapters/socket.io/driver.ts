@@ -35,11 +35,19 @@ export class SocketIoDriver implements AdmissionDriver {
   readonly #config: ResolvedSocketIoOptions;
   /** Listens on the engine while the CONNECT is undecided: a client that leaves then ends at once. */
   #engineClose: ((reason: string) => void) | undefined = undefined;
+  /** Tells the app's `connection` listeners that a connected socket authenticated (once per socket). */
+  readonly #announce: ((socket: Socket) => void) | undefined;
 
-  constructor(socket: Socket, next: ((err?: Error) => void) | undefined, config: ResolvedSocketIoOptions) {
+  constructor(
+    socket: Socket,
+    next: ((err?: Error) => void) | undefined,
+    config: ResolvedSocketIoOptions,
+    announce?: (socket: Socket) => void,
+  ) {
     this.#socket = socket;
     this.#next = next;
     this.#config = config;
+    this.#announce = announce;
   }
 
   opened(conn: Connection): void {
@@ -99,6 +107,9 @@ export class SocketIoDriver implements AdmissionDriver {
     const { events, formatVerdict } = this.#config;
     socket.data.principal = connectionOf(socket)?.principal;
     socket.emit(events.authenticated, formatVerdict === undefined ? payload : formatVerdict(payload, socket));
+    // After the verdict, so what a listener emits reaches the client after `authenticated`.
+    // A socket authenticated by its CONNECT is announced when it connects (guard.ts).
+    if (socket.connected) this.#announce?.(socket);
   }
 
   expiring(expiresAt: number): void {

@@ -19,7 +19,7 @@ import type { OneventHandler } from './internals.js';
 import { dispatchEvent, engineOf, interceptEvents, isolate, isServer, onCleanup, onEngineConnection } from './internals.js';
 import type { Middleware } from './namespaces.js';
 import { createNamespaceWiring, eachNamespace, isPrincipal, MIDDLEWARE } from './namespaces.js';
-import type { EventGate, SocketIoGuard, SocketIoGuardOptions } from './options.js';
+import type { AuthenticatedListener, AuthenticatedSocket, EventGate, SocketIoGuard, SocketIoGuardOptions } from './options.js';
 import { kEventGate, resolveSocketIoOptions } from './options.js';
 import { installPreflight } from './preflight.js';
 
@@ -53,6 +53,29 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   const admission = createAdmission(guard, options);
   const { logger } = guard.options;
   const server = isServer(target) ? target : target.server;
+
+  /** The app's `sioGuard.on('connection')` listeners, and the sockets already announced to them. */
+  const listeners = new Set<AuthenticatedListener>();
+  const announced = new WeakSet<Socket>();
+  const reportListenerError = (socket: Socket, err: unknown): void => {
+    logger.error({ socketId: socket.id, namespace: socket.nsp.name, err }, 'portcullis: a connection listener threw');
+  };
+  /** Hands a connected, authenticated socket to the listeners, once. */
+  const announce = (socket: Socket): void => {
+    if (announced.has(socket)) return;
+    const conn = connectionOf(socket);
+    if (conn?.authenticated !== true || conn.principal === undefined) return;
+    announced.add(socket);
+    const { principal } = conn;
+    for (const listener of [...listeners]) {
+      try {
+        const result = listener(socket as AuthenticatedSocket, principal);
+        if (result instanceof Promise) result.catch((err: unknown) => reportListenerError(socket, err));
+      } catch (err) {
+        reportListenerError(socket, err);
+      }
+    }
+  };
 
   /** Where a socket dropped without connecting ends (a later middleware refused it, its client left). */
   const cleanedUp = (socket: Socket): void => {
@@ -88,7 +111,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
           expect: byMessage ? Expect.Message : mode === 'auto' && !hasAuth ? Expect.Optional : Expect.Credentials,
           context: handshakeContext(socket, address),
         },
-        new SocketIoDriver(socket, next, config),
+        new SocketIoDriver(socket, next, config, announce),
       );
     },
     { [MIDDLEWARE]: true as const },
@@ -129,6 +152,8 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     // Intercept before Socket.IO's own dispatch: `onAny` listeners run before
     // socket middlewares, so `socket.use` alone would leak pending events and credentials.
     interceptEvents(socket, guardedOnevent);
+    // Authenticated by its CONNECT (or restored by state recovery): announced now it is connected.
+    if (conn.authenticated) announce(socket);
   };
 
   /** A socket restored by connection state recovery with `skipMiddlewares`: its principal was re-checked before. */
@@ -142,7 +167,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       address: admission.addressOf(socket.request),
       socket,
     } as const;
-    return admission.resume(request, principal, new SocketIoDriver(socket, undefined, config));
+    return admission.resume(request, principal, new SocketIoDriver(socket, undefined, config, announce));
   }
 
   /** Gives back the idle slot of an Engine.IO connection, once (its first CONNECT, or its close). */
@@ -188,8 +213,16 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     for (const d of detachers.splice(0).reverse()) d();
   };
 
-  return {
+  const sioGuard: SocketIoGuard = {
     guard,
+    on(_event, listener) {
+      listeners.add(listener as AuthenticatedListener);
+      return sioGuard;
+    },
+    off(_event, listener) {
+      listeners.delete(listener as AuthenticatedListener);
+      return sioGuard;
+    },
     principalOf(socket) {
       const conn = connectionOf(socket);
       return conn?.authenticated === true ? conn.principal : undefined;
@@ -209,4 +242,5 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
       eventGate = gate;
     },
   };
+  return sioGuard;
 }

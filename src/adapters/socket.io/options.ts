@@ -2,7 +2,7 @@
  * Options of the Socket.IO adapter, their defaults, the public types, and the one
  * place the transport's options are checked (the guard checks its own).
  */
-import type { Socket } from 'socket.io';
+import type { DefaultEventsMap, Socket } from 'socket.io';
 import type { AuthenticatedPayload } from '../../core/connection.js';
 import { DEFAULTS } from '../../core/defaults.js';
 import type { Guard, RevokeTarget } from '../../core/guard.js';
@@ -12,6 +12,7 @@ import type { TrustedProxies } from '../../core/request.js';
 import type { TransportOptions } from '../../core/transport-options.js';
 import type { Principal } from '../../core/types.js';
 import type { AuthError } from '../../errors.js';
+import type { Claims, PortcullisSocketData } from '../../policy/types.js';
 import { SocketIoEvent } from '../../protocol.js';
 import type { EventPacket } from './internals.js';
 
@@ -92,8 +93,43 @@ export interface EventGate {
 /** @internal Key of the method that installs an {@link EventGate} on a {@link SocketIoGuard}. */
 export const kEventGate: unique symbol = Symbol.for('portcullis.eventGate');
 
+/** A Socket.IO socket whose `socket.data.principal` is typed with the app's claims. */
+export type AuthenticatedSocket<C extends Claims = Record<string, unknown>> = Socket<
+  DefaultEventsMap,
+  DefaultEventsMap,
+  DefaultEventsMap,
+  PortcullisSocketData<C>
+>;
+
+/**
+ * Receives each guarded socket once, when it becomes authenticated: at connect in
+ * handshake mode, on its first accepted `authentication` in message / auto mode
+ * (after the `authenticated` verdict was sent). Never called for a pending socket, nor
+ * again on a refresh. A listener that throws (or returns a promise that rejects) is logged,
+ * not fatal; any other return value is ignored.
+ */
+export type AuthenticatedListener<C extends Claims = Record<string, unknown>> = (
+  socket: AuthenticatedSocket<C>,
+  principal: Principal<C>,
+) => unknown;
+
 /** A guard attached to a Socket.IO server or namespace. */
 export interface SocketIoGuard {
+  /**
+   * THE way to write connection handlers: `listener` receives only authenticated
+   * sockets, of every namespace this guard guards (read `socket.nsp`), once each.
+   * Unlike `io.on('connection')`, which in `message` / `auto` mode also fires for
+   * sockets still pending (with `socket.data.principal` undefined).
+   *
+   * ```ts
+   * sioGuard.on<{ orgId: string }>('connection', (socket, principal) => {
+   *   socket.join(`user:${principal.id}`);
+   * });
+   * ```
+   */
+  on<C extends Claims = Record<string, unknown>>(event: 'connection', listener: AuthenticatedListener<C>): this;
+  /** Removes a listener added with {@link SocketIoGuard.on}. */
+  off<C extends Claims = Record<string, unknown>>(event: 'connection', listener: AuthenticatedListener<C>): this;
   /** The core guard (stats, verify, connections). */
   readonly guard: Guard;
   /** The principal of an authenticated socket. */
