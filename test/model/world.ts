@@ -42,8 +42,12 @@ export const LIMITS = {
 /** The orgs a credential may name (its `orgId` claim); rooms `org:<org>:<name>` are theirs. */
 export const ORGS = ['org-a', 'org-b'] as const;
 
-/** The authorization's room rule: a room is allowed when it is `org:<the principal's orgId>:<one segment>`. */
+/**
+ * The authorization's room rule: a room is allowed when it is `org:<the principal's orgId>:<one segment>`
+ * (and a valid room name: no control characters, `limits.roomNameLength` at most).
+ */
 export function roomAllowed(room: string, claims: Readonly<Record<string, unknown>> | undefined): boolean {
+  if (room.length > 200 || [...room].some((ch) => (ch.codePointAt(0) ?? 0) < 0x20 || ch.codePointAt(0) === 0x7f)) return false;
   const m = /^org:([^:*]+):([^:]+)$/.exec(room);
   return m !== null && typeof claims?.orgId === 'string' && claims.orgId === m[1];
 }
