@@ -645,7 +645,8 @@ export function commands(options: CommandOptions): fc.Arbitrary<Iterable<Cmd>> {
     .tuple(fc.nat(11), fc.constantFrom<RoomKind>('own', 'own', 'other', 'malformed'), fc.nat(9))
     .map(([p, k, v]) => new Join(p, k, v));
   const advance = fc.constantFrom(1_000, 3_000, 6_000, 40_000).map((ms) => new Advance(ms));
-  // Connects and clock moves appear more than once: weights, so most runs have sockets that live long enough to expire.
+  // Connects and clock moves appear more than once: weights, so most runs have sockets that live long enough to expire;
+  // joins and refreshes too, so memberships meet refreshes that change the claims.
   const list: fc.Arbitrary<Cmd>[] = [
     connect,
     connect,
@@ -664,7 +665,9 @@ export function commands(options: CommandOptions): fc.Arbitrary<Iterable<Cmd>> {
     fc.nat(11).map((p) => new Disconnect(p)),
     fc.tuple(fc.nat(2), fc.tuple(transport, transport)).map(([u, ts]) => new TicketRace(u, ts)),
     fc.tuple(node, transport, ip, fc.integer({ min: 6, max: 16 })).map(([n, t, a, k]) => new Burst(n, t, a, k)),
-    fc.tuple(fc.nat(11), fc.constantFrom<RoomKind>('own', 'own', 'other', 'malformed'), fc.nat(9)).map(([p, k, v]) => new Join(p, k, v)),
+    join,
+    join,
+    join,
     fc.nat(11).map((p) => new AdminEvent(p)),
   ];
   if (options.redis) list.push(fc.constant(new RedisStop()), fc.constant(new RedisStart()));
