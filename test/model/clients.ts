@@ -36,6 +36,11 @@ export class ModelClient {
   readonly broadcasts: number[] = [];
   /** The credential the server last accepted, if any. */
   accepted: Cred | { ticket: string } | undefined;
+  /** Answers to join requests (Socket.IO ack / ws `subscribed` or `refused`), by request id. */
+  readonly joinAnswers = new Map<number, { ok: boolean; code?: string | undefined }>();
+  /** Refusals of events the client sent without an ack (`portcullis:denied` / a `refused` frame), by event name. */
+  readonly denied: string[] = [];
+  #joinIds = 0;
   /** Times the server answered an authentication of this client (accepted, refused or refresh failed). */
   verdicts = 0;
   readonly #waiters = new Set<() => void>();
@@ -84,6 +89,27 @@ export class ModelClient {
     const payload = { client: this.id, state: this.state };
     if (this.#io !== undefined) this.#io.emit('msg', payload);
     else if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify({ type: 'msg', payload }));
+  }
+
+  /** Asks to join `room` (Socket.IO `portcullis:join` with an ack, ws `subscribe`); returns the request id of `joinAnswers`. */
+  join(room: string): number {
+    const id = ++this.#joinIds;
+    if (this.#io !== undefined) {
+      this.#io.emit('portcullis:join', { room }, (r: { ok?: boolean; code?: string }) => {
+        this.joinAnswers.set(id, { ok: r?.ok === true, code: r?.code });
+        this.#notify();
+      });
+    } else if (this.#ws?.readyState === WebSocket.OPEN) {
+      this.#ws.send(JSON.stringify({ type: 'subscribe', payload: { channel: room, id } }));
+    }
+    return id;
+  }
+
+  /** Sends an `admin:op` event (no ack). */
+  adminOp(): void {
+    const payload = { client: this.id };
+    if (this.#io !== undefined) this.#io.emit('admin:op', payload);
+    else if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify({ type: 'admin:op', payload }));
   }
 
   close(): void {
@@ -144,6 +170,10 @@ export class ModelClient {
       this.#set('closed');
     });
     socket.on('disconnect', () => this.#set('closed'));
+    socket.on('portcullis:denied', (body: { event?: string }) => {
+      this.denied.push(body?.event ?? '?');
+      this.#notify();
+    });
     socket.on('bcast', (seq: number) => {
       this.broadcasts.push(seq);
       this.#notify();
@@ -202,6 +232,13 @@ export class ModelClient {
       } else if (frame.type === 'refresh_failed' || frame.type === 'auth_refresh_failed') {
         this.codes.push((frame.payload as { code?: string })?.code ?? '?');
         this.verdicts++;
+        this.#notify();
+      } else if (frame.type === 'subscribed' || (frame.type === 'refused' && (frame.payload as { type?: string })?.type === 'subscribe')) {
+        const p = frame.payload as { id?: number; code?: string };
+        if (typeof p?.id === 'number') this.joinAnswers.set(p.id, { ok: frame.type === 'subscribed', code: p.code });
+        this.#notify();
+      } else if (frame.type === 'refused') {
+        this.denied.push((frame.payload as { type?: string })?.type ?? '?');
         this.#notify();
       } else if (frame.type === 'bcast') {
         this.broadcasts.push(frame.payload as number);

@@ -7,11 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import type { Socket } from 'socket.io';
 import type { RevokeTarget } from '../../src/core/guard.js';
 import type { ConnectSpec, Mode, Transport } from './clients.js';
 import { ModelClient } from './clients.js';
-import type { Cred, CredKind, World } from './world.js';
-import { LIMITS, refusalIsAllowed } from './world.js';
+import type { Cred, CredKind, Node, World } from './world.js';
+import { claimsOf, isAdmin, LIMITS, ORGS, refusalIsAllowed, roomAllowed } from './world.js';
 
 /** How long anything may take to settle on loopback, even on a loaded machine (a deadline, not a measurement). */
 export const SETTLE_MS = 5_000;
@@ -67,6 +68,10 @@ export interface CredSpec {
   readonly slow: boolean;
   /** `hook-throws`: the app's `onAuthenticated` hook throws for this principal. */
   readonly hookThrows: boolean;
+  /** The `orgId` claim: an index of `ORGS`, or none (a refresh may change or drop it). */
+  readonly org: number | undefined;
+  /** The `roles: ['admin']` claim. */
+  readonly admin: boolean;
 }
 
 /** Mostly credentials that get in (so later steps have sockets to act on), the others often enough. */
@@ -78,6 +83,8 @@ const credSpec: fc.Arbitrary<CredSpec> = fc.record({
   ttlMs: fc.constantFrom(-1_000, 4_000, 30_000, 30_000, 600_000, 600_000),
   slow: fc.constantFrom(false, false, false, true),
   hookThrows: fc.constantFrom(false, false, false, false, false, false, false, true),
+  org: fc.constantFrom<number | undefined>(0, 0, 1, undefined),
+  admin: fc.constantFrom(false, false, true),
 });
 
 function toCred(spec: CredSpec, model: Model): Cred {
@@ -90,11 +97,13 @@ function toCred(spec: CredSpec, model: Model): Cred {
     ttlMs: spec.ttlMs,
     gate: spec.slow ? `g${++model.gates}` : undefined,
     role: spec.hookThrows ? 'hook-throws' : undefined,
+    org: spec.org === undefined ? undefined : ORGS[spec.org],
+    admin: spec.admin,
   };
 }
 
 function describeCred(c: CredSpec): string {
-  return `${c.kind}:${USERS[c.user]}/s${c.session}/t${c.token}:ttl=${c.ttlMs}${c.slow ? ':slow' : ''}${c.hookThrows ? ':hook-throws' : ''}`;
+  return `${c.kind}:${USERS[c.user]}/s${c.session}/t${c.token}:ttl=${c.ttlMs}${c.slow ? ':slow' : ''}${c.hookThrows ? ':hook-throws' : ''}${c.org === undefined ? '' : `:${ORGS[c.org]}`}${c.admin ? ':admin' : ''}`;
 }
 
 const ip = fc.constantFrom('127.0.0.1', '127.0.0.2', '127.0.0.3');
@@ -231,6 +240,8 @@ class Authenticate implements Cmd {
   constructor(
     readonly pick: number,
     readonly cred: CredSpec,
+    /** On an authenticated client, refresh as the same user (a refresh that changes claims, not principals). */
+    readonly sameUser = false,
   ) {}
   /**
    * An open client with no verification in flight. (A second message while one is in
@@ -239,7 +250,13 @@ class Authenticate implements Cmd {
    * example tests cover that rule.)
    */
   #target(model: Model, real: Real): ModelClient | undefined {
-    const open = model.clients.filter((c) => (c.state === 'pending' || c.state === 'authenticated') && !waitingGate(real, c.pendingCred));
+    let open = model.clients.filter((c) => (c.state === 'pending' || c.state === 'authenticated') && !waitingGate(real, c.pendingCred));
+    if (this.sameUser) {
+      // A refresh of a member, when there is one: the re-evaluation of its memberships is what it exercises.
+      const members = open.filter((c) => c.state === 'authenticated' && [...c.joinAnswers.values()].some((a) => a.ok));
+      const authenticated = open.filter((c) => c.state === 'authenticated');
+      open = members.length > 0 ? members : authenticated.length > 0 ? authenticated : open;
+    }
     return open.length === 0 ? undefined : open[this.pick % open.length];
   }
   check(model: Model): boolean {
@@ -248,7 +265,9 @@ class Authenticate implements Cmd {
   async run(model: Model, real: Real): Promise<void> {
     const client = this.#target(model, real);
     if (client === undefined) return;
-    const cred = toCred(this.cred, model);
+    const held = client.state === 'authenticated' && this.sameUser ? credOf(client) : undefined;
+    const user = held === undefined ? -1 : USERS.indexOf(held.user as (typeof USERS)[number]);
+    const cred = toCred(user < 0 ? this.cred : { ...this.cred, user }, model);
     const before = client.verdicts;
     const codes = client.codes.length;
     const previous = client.state === 'authenticated' ? userOf(client.accepted) : undefined;
@@ -257,7 +276,7 @@ class Authenticate implements Cmd {
     judge(model, real, client, cred, codes, previous !== undefined && previous !== cred.user);
   }
   toString(): string {
-    return `authenticate(open client #${this.pick}, ${describeCred(this.cred)})`;
+    return `authenticate(open client #${this.pick}, ${describeCred(this.cred)}${this.sameUser ? ', same user' : ''})`;
   }
 }
 
@@ -522,6 +541,89 @@ class RedisStart implements Cmd {
   }
 }
 
+/** The credential an authenticated client's principal came from (undefined for a ticket: no claims). */
+function credOf(client: ModelClient): Cred | undefined {
+  return client.accepted !== undefined && 'kind' in client.accepted ? client.accepted : undefined;
+}
+
+/** Authenticated clients with no verification waiting on a gate (their principal is the one the model knows). */
+function settledClients(model: Model, real: Real): ModelClient[] {
+  return model.clients.filter((c) => c.state === 'authenticated' && !waitingGate(real, c.pendingCred));
+}
+
+export type RoomKind = 'own' | 'other' | 'malformed';
+
+/**
+ * Asks to join a room: of the client's own org, of the other org, or a malformed name. The
+ * model predicts the answer from the claims of the credential the server accepted last.
+ */
+class Join implements Cmd {
+  constructor(
+    readonly pick: number,
+    readonly kind: RoomKind,
+    readonly variant: number,
+  ) {}
+  #described = '';
+  check(model: Model): boolean {
+    return model.clients.some((c) => c.state === 'authenticated');
+  }
+  async run(model: Model, real: Real): Promise<void> {
+    const open = settledClients(model, real);
+    const client = open[this.pick % Math.max(1, open.length)];
+    if (client === undefined) return;
+    const cred = credOf(client);
+    const own = cred?.org ?? ORGS[this.variant % ORGS.length] ?? 'org-a';
+    const other = ORGS.find((o) => o !== own) ?? 'org-b';
+    const name = ['chat', 'ops'][this.variant % 2] ?? 'chat';
+    const malformed = [`org:${own}`, `org:${own}:${name}:x`, `org::${name}`, `org:${own}:\u0001`, `Org:${own}:${name}`];
+    const room =
+      this.kind === 'own'
+        ? `org:${own}:${name}`
+        : this.kind === 'other'
+          ? `org:${other}:${name}`
+          : (malformed[this.variant % malformed.length] ?? `org:${own}`);
+    const predicted = cred !== undefined && roomAllowed(room, claimsOf(cred));
+    this.#described = `client ${client.id} to ${JSON.stringify(room)}, predicted ${predicted ? 'allowed' : 'denied'}`;
+    const id = client.join(room);
+    await client.until(() => client.joinAnswers.has(id) || client.state === 'closed', SETTLE_MS, `the answer to joining ${room}`);
+    const answer = client.joinAnswers.get(id);
+    if (answer === undefined) return; // closed meanwhile
+    if (!predicted) assert.ok(!answer.ok, `client ${client.id}: joined ${room}, which its claims do not allow`);
+    else assert.ok(answer.ok, `client ${client.id}: refused ${room} (${answer.code}), which its claims allow`);
+  }
+  toString(): string {
+    return `join(authenticated client #${this.pick}, ${this.kind} room #${this.variant}${this.#described === '' ? '' : ` = ${this.#described}`})`;
+  }
+}
+
+/** Sends `admin:op`: it reaches the handler only from an admin principal; others get a refusal. */
+class AdminEvent implements Cmd {
+  constructor(readonly pick: number) {}
+  check(model: Model): boolean {
+    return model.clients.some((c) => c.state === 'authenticated');
+  }
+  async run(model: Model, real: Real): Promise<void> {
+    const open = settledClients(model, real);
+    const client = open[this.pick % Math.max(1, open.length)];
+    if (client === undefined) return;
+    const admin = credOf(client)?.admin === true;
+    const mine = (): number => real.world.adminDeliveries.filter((d) => d.client === client.id).length;
+    const before = mine();
+    const denied = client.denied.length;
+    client.adminOp();
+    if (admin) await waitFor(() => mine() > before || client.state === 'closed', `client ${client.id}: admin:op to reach the app`);
+    // A delivery instead of the refusal is the invariants' to report.
+    else
+      await waitFor(
+        () => client.denied.length > denied || client.state === 'closed' || mine() > before,
+        `client ${client.id}: the refusal of admin:op`,
+      );
+  }
+  toString(): string {
+    return `adminEvent(authenticated client #${this.pick})`;
+  }
+}
+
 // ─────────────────────────────────────────────────────────── generation
 
 export interface CommandOptions {
@@ -538,15 +640,21 @@ export function commands(options: CommandOptions): fc.Arbitrary<Iterable<Cmd>> {
   const connect = fc
     .tuple(node, transport, fc.constantFrom<Mode>('handshake', 'message'), credSpec, ip)
     .map(([n, t, m, c, a]) => new Connect(n, t, m, c, a));
+  const authenticate = fc.tuple(fc.nat(11), credSpec, fc.boolean()).map(([p, c, same]) => new Authenticate(p, c, same));
+  const join = fc
+    .tuple(fc.nat(11), fc.constantFrom<RoomKind>('own', 'own', 'other', 'malformed'), fc.nat(9))
+    .map(([p, k, v]) => new Join(p, k, v));
   const advance = fc.constantFrom(1_000, 3_000, 6_000, 40_000).map((ms) => new Advance(ms));
-  // Connects and clock moves appear more than once: weights, so most runs have sockets that live long enough to expire.
+  // Connects and clock moves appear more than once: weights, so most runs have sockets that live long enough to expire;
+  // joins and refreshes too, so memberships meet refreshes that change the claims.
   const list: fc.Arbitrary<Cmd>[] = [
     connect,
     connect,
     connect,
     advance,
     fc.tuple(node, transport, ip).map(([n, t, a]) => new ConnectPending(n, t, a)),
-    fc.tuple(fc.nat(11), credSpec).map(([p, c]) => new Authenticate(p, c)),
+    authenticate,
+    authenticate,
     fc.nat(5).map((p) => new Release(p)),
     fc.tuple(fc.nat(11), fc.boolean()).map(([p, pending]) => new Send(p, pending)),
     node.map((n) => new Broadcast(n)),
@@ -557,6 +665,10 @@ export function commands(options: CommandOptions): fc.Arbitrary<Iterable<Cmd>> {
     fc.nat(11).map((p) => new Disconnect(p)),
     fc.tuple(fc.nat(2), fc.tuple(transport, transport)).map(([u, ts]) => new TicketRace(u, ts)),
     fc.tuple(node, transport, ip, fc.integer({ min: 6, max: 16 })).map(([n, t, a, k]) => new Burst(n, t, a, k)),
+    join,
+    join,
+    join,
+    fc.nat(11).map((p) => new AdminEvent(p)),
   ];
   if (options.redis) list.push(fc.constant(new RedisStop()), fc.constant(new RedisStart()));
   // MODEL_SKIP=burst,ticketRace leaves commands out (by the name their toString starts with), to isolate a failure.
@@ -610,6 +722,38 @@ function expectedCounts(model: Model, real: Real, node: number, transport: Trans
   return { authenticated };
 }
 
+/** Memberships on a node that the authorization's rules do not allow: `pending` ones (never allowed) or `claims` ones. */
+function badMemberships(node: Node): { pending: string[]; claims: string[] } {
+  const pending: string[] = [];
+  const claims: string[] = [];
+  const seen = new Set<unknown>();
+  const judgeRooms = (what: string, state: string, principal: { claims?: Record<string, unknown> } | undefined, rooms: string[]) => {
+    for (const room of rooms) {
+      if (state !== 'authenticated') pending.push(`${what} (${state}) is in ${room}`);
+      else if (!roomAllowed(room, principal?.claims)) claims.push(`${what} is in ${room} with claims ${JSON.stringify(principal?.claims)}`);
+    }
+  };
+  const ioRooms = (s: Socket): string[] => [...s.rooms].filter((r) => r !== s.id);
+  for (const c of node.sio.guard.connections()) {
+    const s = c.socket as Socket | undefined;
+    if (s?.rooms === undefined) continue;
+    seen.add(s);
+    judgeRooms(`node${node.index} socket.io ${c.id}`, c.state, c.principal, ioRooms(s));
+  }
+  for (const s of node.io.of('/').sockets.values()) {
+    if (seen.has(s)) continue;
+    judgeRooms(`node${node.index} socket.io ${s.id} (untracked)`, 'untracked', undefined, ioRooms(s));
+  }
+  for (const c of node.wsg.guard.connections()) {
+    seen.add(c.socket);
+    judgeRooms(`node${node.index} ws ${c.id}`, c.state, c.principal, node.wsg.hub.roomsOf(c.socket as never));
+  }
+  for (const ws of node.wsg.hub.sockets) {
+    if (!seen.has(ws)) judgeRooms(`node${node.index} ws (untracked)`, 'untracked', undefined, node.wsg.hub.roomsOf(ws));
+  }
+  return { pending, claims };
+}
+
 /** The invariants, checked after every command (and settled with a deadline where the server reports asynchronously). */
 export async function checkInvariants(model: Model, real: Real): Promise<void> {
   const { world } = real;
@@ -619,6 +763,13 @@ export async function checkInvariants(model: Model, real: Real): Promise<void> {
     // verdict reaches the server after it, from a socket that is authenticated by then.
     assert.ok(d.authenticated, `an event of client ${d.payload.client} reached the app while the guard held its socket pending`);
     assert.ok(d.principal !== undefined, 'an event reached the app from a socket without a principal');
+  }
+  for (const d of world.adminDeliveries) {
+    // Judged by the server's principal when the handler ran.
+    assert.ok(
+      isAdmin(d.principal?.claims),
+      `admin:op of client ${d.client} reached the app on node${d.node} (${d.transport}) from a non-admin principal ${JSON.stringify(d.principal)}`,
+    );
   }
   for (const c of model.clients) {
     for (const seq of c.broadcasts) {
@@ -654,6 +805,14 @@ export async function checkInvariants(model: Model, real: Real): Promise<void> {
     );
     for (const socket of node.io.of('/').sockets.values()) {
       assert.ok(node.sio.isAuthenticated(socket), `node${node.index}: a socket the guard does not call authenticated is in nsp.sockets`);
+    }
+    // Memberships: never of a socket that is not authenticated; always allowed by the current principal's claims,
+    // once a refresh that changed them was processed (re-evaluation ends the others).
+    assert.deepEqual(badMemberships(node).pending, [], `node${node.index}: memberships of sockets that are not authenticated`);
+    try {
+      await waitFor(() => badMemberships(node).claims.length === 0, `node${node.index}: memberships to match the claims`);
+    } catch {
+      assert.deepEqual(badMemberships(node).claims, [], `node${node.index}: memberships the current claims do not allow`);
     }
     assert.ok(
       node.wsg.hub.size <= node.wsg.guard.stats.authenticated,

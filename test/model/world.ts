@@ -19,6 +19,10 @@ import type { ManualClock } from '../../src/core/clock.js';
 import { createManualClock } from '../../src/core/clock.js';
 import type { Principal, Store } from '../../src/core/types.js';
 import { AuthError } from '../../src/errors.js';
+import type { Authorization } from '../../src/policy/authorization.js';
+import { createAuthorization } from '../../src/policy/authorization.js';
+import { attachSocketIoAuthorization } from '../../src/policy/socket-io.js';
+import { attachWsAuthorization } from '../../src/policy/ws.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
 import type { TicketIssuer } from '../../src/strategies/ticket.js';
@@ -35,7 +39,25 @@ export const LIMITS = {
   revocationTtlMs: 3_600_000,
 } as const;
 
-/** What a credential spells: `m1|<kind>|<user>|<session>|<token>|<ttlMs>|<gate or ->`. */
+/** The orgs a credential may name (its `orgId` claim); rooms `org:<org>:<name>` are theirs. */
+export const ORGS = ['org-a', 'org-b'] as const;
+
+/**
+ * The authorization's room rule: a room is allowed when it is `org:<the principal's orgId>:<one segment>`
+ * (and a valid room name: no control characters, `limits.roomNameLength` at most).
+ */
+export function roomAllowed(room: string, claims: Readonly<Record<string, unknown>> | undefined): boolean {
+  if (room.length > 200 || [...room].some((ch) => (ch.codePointAt(0) ?? 0) < 0x20 || ch.codePointAt(0) === 0x7f)) return false;
+  const m = /^org:([^:*]+):([^:]+)$/.exec(room);
+  return m !== null && typeof claims?.orgId === 'string' && claims.orgId === m[1];
+}
+
+/** The authorization's event rule for `admin:*`: the principal's `roles` claim holds `admin`. */
+export function isAdmin(claims: Readonly<Record<string, unknown>> | undefined): boolean {
+  return Array.isArray(claims?.roles) && (claims.roles as unknown[]).includes('admin');
+}
+
+/** What a credential spells: `m1|<kind>|<user>|<session>|<token>|<ttlMs>|<gate or ->|<role or ->|<org or ->|<admin 1/0>`. */
 export type CredKind = 'ok' | 'bad' | 'throw';
 
 export interface Cred {
@@ -47,17 +69,32 @@ export interface Cred {
   readonly ttlMs: number;
   /** Verification waits until this gate opens. */
   readonly gate?: string | undefined;
-  /** Claims the principal carries. */
+  /** Claims the principal carries: `role` (`hook-throws`: the app's onAuthenticated hook throws). */
   readonly role?: string | undefined;
+  /** The `orgId` claim (none when undefined). */
+  readonly org?: string | undefined;
+  /** The `roles: ['admin']` claim. */
+  readonly admin?: boolean | undefined;
 }
 
 export function encodeCred(c: Cred): string {
-  return ['m1', c.kind, c.user, c.session, c.token, String(c.ttlMs), c.gate ?? '-', c.role ?? '-'].join('|');
+  return [
+    'm1',
+    c.kind,
+    c.user,
+    c.session,
+    c.token,
+    String(c.ttlMs),
+    c.gate ?? '-',
+    c.role ?? '-',
+    c.org ?? '-',
+    c.admin === true ? '1' : '0',
+  ].join('|');
 }
 
 function decodeCred(raw: unknown): Cred | undefined {
   if (typeof raw !== 'string') return undefined;
-  const [tag, kind, user, session, token, ttl, gate, role] = raw.split('|');
+  const [tag, kind, user, session, token, ttl, gate, role, org, admin] = raw.split('|');
   if (tag !== 'm1' || user === undefined || session === undefined || token === undefined) return undefined;
   return {
     kind: kind as CredKind,
@@ -67,6 +104,17 @@ function decodeCred(raw: unknown): Cred | undefined {
     ttlMs: Number(ttl),
     gate: gate === '-' ? undefined : gate,
     role: role === '-' ? undefined : role,
+    org: org === undefined || org === '-' ? undefined : org,
+    admin: admin === '1',
+  };
+}
+
+/** The claims a credential gives its principal. */
+export function claimsOf(cred: Cred): Record<string, unknown> {
+  return {
+    ...(cred.role === undefined ? {} : { role: cred.role }),
+    ...(cred.org === undefined ? {} : { orgId: cred.org }),
+    ...(cred.admin === true ? { roles: ['admin'] } : {}),
   };
 }
 
@@ -91,12 +139,22 @@ export interface Delivery {
   readonly payload: { client: number; state: string };
 }
 
+/** An `admin:op` event that reached its handler, with the server's principal at handler time. */
+export interface AdminDelivery {
+  readonly node: number;
+  readonly transport: 'socket.io' | 'ws';
+  readonly client: number;
+  readonly principal: Principal | undefined;
+}
+
 export interface Node {
   readonly index: number;
   readonly http: HttpServer;
   readonly io: Server;
   readonly sio: SocketIoGuard;
   readonly wsg: WsGuard;
+  /** The node's authorization, shared by both guards. */
+  readonly authz: Authorization;
   readonly url: string;
 }
 
@@ -106,6 +164,8 @@ export interface World {
   readonly issuer: TicketIssuer;
   readonly calls: StrategyCall[];
   readonly deliveries: Delivery[];
+  /** `admin:op` events that reached a handler. */
+  readonly adminDeliveries: AdminDelivery[];
   /** Uncaught exceptions and unhandled rejections seen while the world ran. */
   readonly crashes: unknown[];
   /** Gates that verifications wait on, by name. */
@@ -126,6 +186,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
   const clock = createManualClock(Date.now());
   const calls: StrategyCall[] = [];
   const deliveries: Delivery[] = [];
+  const adminDeliveries: AdminDelivery[] = [];
   const crashes: unknown[] = [];
   const gates: World['gates'] = new Map();
   const gateOf = (name: string) => {
@@ -178,7 +239,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
           sessionId: cred.session,
           tokenId: cred.token,
           expiresAt: clock.now() + cred.ttlMs,
-          claims: cred.role === undefined ? {} : { role: cred.role },
+          claims: claimsOf(cred),
         };
       };
       if (cred.gate === undefined) return decide();
@@ -196,6 +257,14 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     const store = shared ? first : index === 0 ? first : await makeStore(clock);
     if (store !== first) stores.push(store);
     const strategies = [createTicketStrategy({ store }), passwordLike];
+    // One authorization per node, shared by both guards: org rooms by claim, `admin:*` for admins, every other
+    // event open, and no event rate (the model sends few events; the rate has its own tests).
+    const authz = createAuthorization({
+      clock,
+      rooms: { 'org:{orgId}:*': true },
+      events: { 'admin:*': ({ principal }) => isAdmin(principal.claims), '*': true },
+      limits: { events: false },
+    });
     const common = {
       strategies,
       store,
@@ -205,18 +274,31 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
       expiringLeadMs: 0,
       rateLimits: { handshakesPerIp: false as const, failuresPerIp: LIMITS.failuresPerIp, failuresPerPrincipal: false as const },
       revocation: { ttlMs: LIMITS.revocationTtlMs },
-      hooks: {
-        onAuthenticated: (_info: unknown, principal: Principal) => {
-          if (principal.claims?.role === 'hook-throws') throw new Error('the app hook threw');
+      hooks: [
+        authz.hooks,
+        {
+          onAuthenticated: (_info: unknown, principal: Principal) => {
+            if (principal.claims?.role === 'hook-throws') throw new Error('the app hook threw');
+          },
         },
-      },
+      ],
     };
     const http = createServer();
     const io = new Server(http);
     const sio = createSocketIoGuard(io, { ...common, mode: 'auto' });
     const wsg = createWsGuard({ ...common, mode: 'auto', path: '/ws' });
     wsg.attach(http);
+    attachSocketIoAuthorization(sio, authz);
+    attachWsAuthorization(wsg, authz);
+    /** The ws guard's current principal of a socket (the guard's truth, updated by refreshes). */
+    const wsPrincipal = (ws: unknown): Principal | undefined => {
+      for (const c of wsg.guard.connections()) if (c.socket === ws) return c.principal;
+      return undefined;
+    };
     io.on('connection', (socket: Socket) => {
+      socket.on('admin:op', (payload: { client: number }) => {
+        adminDeliveries.push({ node: index, transport: 'socket.io', client: payload.client, principal: sio.principalOf(socket) });
+      });
       socket.on('msg', (payload: Delivery['payload']) => {
         deliveries.push({
           node: index,
@@ -235,6 +317,9 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
         } catch {
           return;
         }
+        if (frame.type === 'admin:op' && frame.payload !== undefined) {
+          adminDeliveries.push({ node: index, transport: 'ws', client: frame.payload.client, principal: wsPrincipal(ws) });
+        }
         if (frame.type === 'msg' && frame.payload !== undefined) {
           deliveries.push({
             node: index,
@@ -248,9 +333,9 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const { port } = http.address() as AddressInfo;
-    nodes.push({ index, http, io, sio, wsg, url: `http://127.0.0.1:${port}` });
+    nodes.push({ index, http, io, sio, wsg, authz, url: `http://127.0.0.1:${port}` });
   }
-  await Promise.all(nodes.map((n) => Promise.all([n.sio.guard.ready, n.wsg.guard.ready])));
+  await Promise.all(nodes.map((n) => Promise.all([n.sio.guard.ready, n.wsg.guard.ready, n.authz.ready])));
 
   return {
     clock,
@@ -258,6 +343,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     issuer: createTicketIssuer({ store: first, clock, ttlSec: 30 }),
     calls,
     deliveries,
+    adminDeliveries,
     crashes,
     gates,
     open(name) {
@@ -269,6 +355,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
         await n.wsg.close();
         await new Promise<void>((resolve) => n.io.close(() => resolve()));
         await n.sio.close();
+        await n.authz.close();
       }
       for (const s of stores) await s.close();
       process.off('uncaughtException', onCrash);
