@@ -1,63 +1,21 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, fork } from 'node:child_process';
 import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Socket as ClientSocket, io as ioc } from 'socket.io-client';
+import { type ClusterNode, startNode } from '../helpers/cluster-node.js';
 import { describeRedis } from '../helpers/redis.js';
 import { connected } from '../helpers/socket-io.js';
-import { waitForEvent, waitUntil, withDeadline } from '../helpers/wait.js';
+import { waitForEvent, waitUntil } from '../helpers/wait.js';
 
 const NODE_SCRIPT = fileURLToPath(new URL('../fixtures/authz-node.ts', import.meta.url));
 
-interface Node {
-  child: ChildProcess;
-  url: string;
-  call(msg: Record<string, unknown>): Promise<Record<string, unknown>>;
-}
-
-async function startNode(redisUrl: string): Promise<Node> {
-  const child = fork(NODE_SCRIPT, [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, REDIS_URL: redisUrl },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const ready = await withDeadline(
-    new Promise<{ port: number }>((resolve) => {
-      const onMessage = (m: { ready?: boolean; port?: number }): void => {
-        if (m?.ready !== true || typeof m.port !== 'number') return;
-        child.off('message', onMessage);
-        resolve({ port: m.port });
-      };
-      child.on('message', onMessage);
-    }),
-    20_000,
-    'cluster node start',
-  );
-  let seq = 0;
-  return {
-    child,
-    url: `http://127.0.0.1:${ready.port}`,
-    call(msg) {
-      const id = ++seq;
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`node did not answer ${String(msg.cmd)}`)), 5000);
-        const onMessage = (reply: { id?: number }): void => {
-          if (reply.id !== id) return;
-          clearTimeout(timer);
-          child.off('message', onMessage);
-          resolve(reply as Record<string, unknown>);
-        };
-        child.on('message', onMessage);
-        child.send({ ...msg, id });
-      });
-    },
-  };
-}
+/** An authz node: the cluster-node IPC, its own fixture. */
+const startAuthzNode = (redisUrl: string): Promise<ClusterNode> => startNode({ REDIS_URL: redisUrl }, NODE_SCRIPT);
 
 describeRedis('authorization on two processes sharing one redis-server', (redis) => {
-  const nodes: Node[] = [];
+  const nodes: ClusterNode[] = [];
   const clients: ClientSocket[] = [];
-  const client = (node: Node, auth: Record<string, unknown>): ClientSocket => {
+  const client = (node: ClusterNode, auth: Record<string, unknown>): ClientSocket => {
     const c = ioc(node.url, { transports: ['websocket'], forceNew: true, reconnection: false, auth });
     clients.push(c);
     return c;
@@ -66,7 +24,7 @@ describeRedis('authorization on two processes sharing one redis-server', (redis)
     ((await c.timeout(3000).emitWithAck('portcullis:join', { room })) as { ok: boolean }).ok;
 
   before(async () => {
-    nodes.push(...(await Promise.all([startNode(redis().url), startNode(redis().url)])));
+    nodes.push(...(await Promise.all([startAuthzNode(redis().url), startAuthzNode(redis().url)])));
   });
   after(async () => {
     for (const c of clients) c.close();
@@ -80,7 +38,7 @@ describeRedis('authorization on two processes sharing one redis-server', (redis)
   });
 
   it('a refresh that drops a claim ends the memberships that needed it: broadcasts from the other node stop', async () => {
-    const [a, b] = nodes as [Node, Node];
+    const [a, b] = nodes as [ClusterNode, ClusterNode];
     const carol = client(b, { user: 'carol', roles: ['ops'] });
     const news: string[] = [];
     carol.on('news', (room: string) => news.push(room));
@@ -101,7 +59,7 @@ describeRedis('authorization on two processes sharing one redis-server', (redis)
   });
 
   it('invalidate on one node re-checks the members on the other', async () => {
-    const [a, b] = nodes as [Node, Node];
+    const [a, b] = nodes as [ClusterNode, ClusterNode];
     const bob = client(b, { user: 'bob' });
     const dan = client(b, { user: 'dan' });
     await Promise.all([connected(bob), connected(dan)]);

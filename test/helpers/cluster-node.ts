@@ -27,9 +27,12 @@ export interface ClusterNode {
   stop(): Promise<void>;
 }
 
-/** Starts a node; `env` adds to the environment (`REDIS_URL`, `REDIS_SUB_URL`, `REDIS_CLUSTER`, `WAIT_READY`). */
-export async function startNode(env: Record<string, string>): Promise<ClusterNode> {
-  const child = fork(NODE_SCRIPT, [], {
+/**
+ * Starts a node; `env` adds to the environment (`REDIS_URL`, `REDIS_SUB_URL`, `REDIS_CLUSTER`, `WAIT_READY`).
+ * `script` is the node's fixture (one speaking the same IPC: `ready` with its port, replies by `id`).
+ */
+export async function startNode(env: Record<string, string>, script = NODE_SCRIPT): Promise<ClusterNode> {
+  const child = fork(script, [], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
