@@ -24,3 +24,12 @@ export function handshakeContext(socket: Socket, address: ClientAddress): Attemp
     socket,
   };
 }
+
+/** Session cookies and client certificates travel without a CONNECT payload. */
+export function hasAmbientCredentials(socket: Socket): boolean {
+  const tls = (socket.conn.request.socket as { getPeerCertificate?: () => object }).getPeerCertificate;
+  return (
+    typeof socket.handshake.headers.cookie === 'string' ||
+    (typeof tls === 'function' && Object.keys(tls.call(socket.conn.request.socket)).length > 0)
+  );
+}

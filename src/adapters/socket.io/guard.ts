@@ -13,32 +13,22 @@ import type { Namespace, Server, Socket } from 'socket.io';
 import { createAdmission, Expect } from '../../core/admission.js';
 import type { Connection } from '../../core/connection.js';
 import { createGuard } from '../../core/guard.js';
-import { handshakeContext } from './context.js';
+import { createAnnouncer } from './announce.js';
+import { handshakeContext, hasAmbientCredentials } from './context.js';
 import { closeReason, connectionOf, SocketIoDriver } from './driver.js';
+import type { IdleSlots } from './idle.js';
+import { createIdleSlots } from './idle.js';
 import type { OneventHandler } from './internals.js';
-import { dispatchEvent, engineOf, interceptEvents, isolate, isServer, onCleanup, onEngineConnection } from './internals.js';
+import { dispatchEvent, engineOf, interceptEvents, isolate, isServer, onCleanup } from './internals.js';
 import type { Middleware } from './namespaces.js';
 import { createNamespaceWiring, eachNamespace, isPrincipal, MIDDLEWARE } from './namespaces.js';
-import type { AuthenticatedListener, AuthenticatedSocket, EventGate, SocketIoGuard, SocketIoGuardOptions } from './options.js';
+import type { AuthenticatedListener, EventGate, SocketIoGuard, SocketIoGuardOptions } from './options.js';
 import { kEventGate, resolveSocketIoOptions } from './options.js';
 import { installPreflight } from './preflight.js';
-
-/** The release of an Engine.IO connection's idle slot, until its first CONNECT (or its close). */
-const kIdle = Symbol('portcullis.idle');
-type Idle = { [kIdle]?: string | undefined };
 
 /** Ends the connection of a socket that disconnects (one function for every socket, `this` is the socket). */
 function onSocketDisconnect(this: Socket, reason: string): void {
   connectionOf(this)?.closed(closeReason(reason));
-}
-
-/** Session cookies and client certificates travel without a CONNECT payload. */
-function hasAmbientCredentials(socket: Socket): boolean {
-  const tls = (socket.conn.request.socket as { getPeerCertificate?: () => object }).getPeerCertificate;
-  return (
-    typeof socket.handshake.headers.cookie === 'string' ||
-    (typeof tls === 'function' && Object.keys(tls.call(socket.conn.request.socket)).length > 0)
-  );
 }
 
 /**
@@ -54,28 +44,8 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   const { logger } = guard.options;
   const server = isServer(target) ? target : target.server;
 
-  /** The app's `sioGuard.on('connection')` listeners, and the sockets already announced to them. */
-  const listeners = new Set<AuthenticatedListener>();
-  const announced = new WeakSet<Socket>();
-  const reportListenerError = (socket: Socket, err: unknown): void => {
-    logger.error({ socketId: socket.id, namespace: socket.nsp.name, err }, 'portcullis: a connection listener threw');
-  };
-  /** Hands a connected, authenticated socket to the listeners, once. */
-  const announce = (socket: Socket): void => {
-    if (announced.has(socket)) return;
-    const conn = connectionOf(socket);
-    if (conn?.authenticated !== true || conn.principal === undefined) return;
-    announced.add(socket);
-    const { principal } = conn;
-    for (const listener of [...listeners]) {
-      try {
-        const result = listener(socket as AuthenticatedSocket, principal);
-        if (result instanceof Promise) result.catch((err: unknown) => reportListenerError(socket, err));
-      } catch (err) {
-        reportListenerError(socket, err);
-      }
-    }
-  };
+  const { listeners, announce } = createAnnouncer(logger);
+  let idle: IdleSlots | undefined;
 
   /** Where a socket dropped without connecting ends (a later middleware refused it, its client left). */
   const cleanedUp = (socket: Socket): void => {
@@ -87,7 +57,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
   const middleware: Middleware = Object.assign(
     (socket: Socket, next: (err?: Error) => void): void => {
       // The Engine.IO connection made its first attempt: from now on its sockets are counted instead.
-      releaseIdle(socket.conn as unknown as Idle);
+      idle?.attempted(socket);
       wiring.deciding(socket.nsp);
       onCleanup(socket, cleanedUp);
       const auth = socket.handshake.auth as unknown;
@@ -170,35 +140,14 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     return admission.resume(request, principal, new SocketIoDriver(socket, undefined, config, announce));
   }
 
-  /** Gives back the idle slot of an Engine.IO connection, once (its first CONNECT, or its close). */
-  function releaseIdle(conn: Idle): void {
-    const key = conn[kIdle];
-    if (key === undefined) return;
-    conn[kIdle] = undefined;
-    guard.releaseIdle(key);
-  }
-  /** Shared by every Engine.IO connection (`this` is the connection): no closure per connection. */
-  function onIdleClose(this: unknown): void {
-    releaseIdle(this as Idle);
-  }
-
   const wiring = createNamespaceWiring(server, guard, middleware, onConnect);
   const detachers: (() => void)[] = [() => wiring.detach()];
   if (isServer(target)) {
     const engine = engineOf(target);
     if (engine !== undefined) {
       detachers.push(installPreflight(engine, admission));
-      // An Engine.IO connection that has sent no CONNECT yet holds a pending slot (per IP and in
-      // all), so idle connections are bounded like pending sockets, and Socket.IO closes it after
-      // `connectTimeout`, which the guard lowers to its own deadline.
-      detachers.push(
-        onEngineConnection(target, (conn) => {
-          (conn as unknown as Idle)[kIdle] = guard.holdIdle(admission.addressOf(conn.request).ip);
-          conn.once('close', onIdleClose);
-        }),
-      );
-      const { timeoutMs } = guard.options;
-      if (timeoutMs !== false && target.connectTimeout() > timeoutMs) target.connectTimeout(timeoutMs);
+      idle = createIdleSlots(target, guard, admission);
+      detachers.push(idle.detach);
     } else
       logger.warn(
         {},
