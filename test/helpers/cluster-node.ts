@@ -20,7 +20,7 @@ export interface ClusterNode {
   readonly url: string;
   /** Latest `revocation.onStatus` report of each guard. */
   readonly status: NodeStatus;
-  call(msg: Record<string, unknown>): Promise<Record<string, unknown>>;
+  call(msg: Record<string, unknown>, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Resolves once both guards reported `status` (at once if they already did), or rejects after `timeoutMs`. */
   waitForStatus(status: string, timeoutMs: number): Promise<void>;
   /** Asks the node to close everything and exit; kills it after 5 s. */
@@ -62,10 +62,10 @@ export async function startNode(env: Record<string, string>, script = NODE_SCRIP
     child,
     url: `http://127.0.0.1:${ready.port}`,
     status,
-    call(msg) {
+    call(msg, timeoutMs = 5000) {
       const id = ++seq;
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`node did not answer ${String(msg.cmd)}`)), 5000);
+        const timer = setTimeout(() => reject(new Error(`node did not answer ${String(msg.cmd)}`)), timeoutMs);
         const onMessage = (reply: { id?: number }): void => {
           if (reply.id !== id) return;
           clearTimeout(timer);
