@@ -176,6 +176,16 @@ async function settle(real: Real, client: ModelClient, cred: Cred | undefined, v
 
 // ─────────────────────────────────────────────────────────── commands
 
+/** Opens a client on node `index` and records it in the model (its open time on the manual clock). */
+function addClient(model: Model, real: Real, index: number, spec: ConnectSpec): ModelClient {
+  const node = real.world.nodes[index];
+  assert.ok(node !== undefined);
+  const client = new ModelClient(model.clients.length, node, spec);
+  model.clients.push(client);
+  model.openedAt.set(client.id, real.world.clock.now());
+  return client;
+}
+
 class Connect implements Cmd {
   constructor(
     readonly node: number,
@@ -190,11 +200,7 @@ class Connect implements Cmd {
   async run(model: Model, real: Real): Promise<void> {
     const cred = toCred(this.cred, model);
     const spec: ConnectSpec = { transport: this.transport, mode: this.mode, cred, ip: this.ip };
-    const node = real.world.nodes[this.node];
-    assert.ok(node !== undefined);
-    const client = new ModelClient(model.clients.length, node, spec);
-    model.clients.push(client);
-    model.openedAt.set(client.id, real.world.clock.now());
+    const client = addClient(model, real, this.node, spec);
     if (this.mode === 'message') {
       await client.until(() => client.state !== 'connecting', SETTLE_MS, 'the pending connection');
       if (client.state === 'pending') {
@@ -223,11 +229,7 @@ class ConnectPending implements Cmd {
     return model.clients.filter((c) => c.state !== 'closed').length < 12;
   }
   async run(model: Model, real: Real): Promise<void> {
-    const node = real.world.nodes[this.node];
-    assert.ok(node !== undefined);
-    const client = new ModelClient(model.clients.length, node, { transport: this.transport, mode: 'message', ip: this.ip });
-    model.clients.push(client);
-    model.openedAt.set(client.id, real.world.clock.now());
+    const client = addClient(model, real, this.node, { transport: this.transport, mode: 'message', ip: this.ip });
     await client.until(() => client.state !== 'connecting', SETTLE_MS, 'the pending connection');
   }
   toString(): string {
@@ -443,12 +445,7 @@ class TicketRace implements Cmd {
     const user = USERS[this.user] ?? 'alice';
     const { ticket } = await real.world.issuer.issue({ id: user, sessionId: `${user}-ticket`, tokenId: `${user}-ticket` });
     const racers = this.transports.map((transport, i) => {
-      const node = real.world.nodes[i];
-      assert.ok(node !== undefined);
-      const client = new ModelClient(model.clients.length, node, { transport, mode: 'handshake', ticket, ip: '127.0.0.1' });
-      model.clients.push(client);
-      model.openedAt.set(client.id, real.world.clock.now());
-      return client;
+      return addClient(model, real, i, { transport, mode: 'handshake', ticket, ip: '127.0.0.1' });
     });
     for (const c of racers) await settle(real, c, undefined, 0);
     const accepted = racers.filter((c) => c.state === 'authenticated');
@@ -473,16 +470,11 @@ class Burst implements Cmd {
     return !model.redisDown;
   }
   async run(model: Model, real: Real): Promise<void> {
-    const node = real.world.nodes[this.node];
-    assert.ok(node !== undefined);
     const gate = `burst${++model.gates}`;
     const clients: ModelClient[] = [];
     for (let i = 0; i < this.n; i++) {
       const cred: Cred = { kind: 'bad', user: 'alice', session: 'alice-s0', token: 'alice-t0', ttlMs: 60_000, gate };
-      const client = new ModelClient(model.clients.length, node, { transport: this.transport, mode: 'handshake', cred, ip: this.ip });
-      model.clients.push(client);
-      model.openedAt.set(client.id, real.world.clock.now());
-      clients.push(client);
+      clients.push(addClient(model, real, this.node, { transport: this.transport, mode: 'handshake', cred, ip: this.ip }));
     }
     // Every attempt is either refused already or verifying: then all verdicts come at once.
     const g = (): number => real.world.gates.get(gate)?.waiting ?? 0;
