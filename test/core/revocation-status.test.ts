@@ -46,14 +46,19 @@ describe('revocation status of a guard', { skip: !redisAvailable() && 'redis-ser
     await Promise.all(servers.map((s) => s.stop()));
   });
 
-  it('deaf while Redis is down (retrying, logged once), listening once it is up, deaf and back across a restart', async (t) => {
-    if (skipWithoutRedis(t)) return;
+  /** A private redis-server, stopped, and a Redis store on it that keeps retrying (every 50 ms). */
+  const storeWhileRedisIsDown = async () => {
     const redis = await startRedis();
     servers.push(redis);
     await redis.stop();
     const conn = new Redis(redis.url, { enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
     conn.on('error', () => {});
-    const store = createRedisStore({ client: conn, ownsClient: true, timeoutMs: 200 });
+    return { redis, store: createRedisStore({ client: conn, ownsClient: true, timeoutMs: 200 }) };
+  };
+
+  it('deaf while Redis is down (retrying, logged once), listening once it is up, deaf and back across a restart', async (t) => {
+    if (skipWithoutRedis(t)) return;
+    const { redis, store } = await storeWhileRedisIsDown();
     const logger = recordingLogger();
     const statuses: RevocationStatus[] = [];
     const guard = createGuard({
@@ -102,12 +107,7 @@ describe('revocation status of a guard', { skip: !redisAvailable() && 'redis-ser
 
   it('ready resolves (never rejects) when a guard still deaf is closed', async (t) => {
     if (skipWithoutRedis(t)) return;
-    const redis = await startRedis();
-    servers.push(redis);
-    await redis.stop();
-    const conn = new Redis(redis.url, { enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
-    conn.on('error', () => {});
-    const store = createRedisStore({ client: conn, ownsClient: true, timeoutMs: 200 });
+    const { store } = await storeWhileRedisIsDown();
     const guard = createGuard({ strategies: [strategy], store });
     assert.equal(guard.revocationStatus, 'deaf');
     await guard.close();

@@ -176,6 +176,13 @@ async function settle(real: Real, client: ModelClient, cred: Cred | undefined, v
 
 // ─────────────────────────────────────────────────────────── commands
 
+/** The model keeps at most this many clients open at once (bounded work per run). */
+const MAX_OPEN_CLIENTS = 12;
+
+function hasRoomForClient(model: Model): boolean {
+  return model.clients.filter((c) => c.state !== 'closed').length < MAX_OPEN_CLIENTS;
+}
+
 /** Opens a client on node `index` and records it in the model (its open time on the manual clock). */
 function addClient(model: Model, real: Real, index: number, spec: ConnectSpec): ModelClient {
   const node = real.world.nodes[index];
@@ -195,7 +202,7 @@ class Connect implements Cmd {
     readonly ip: string,
   ) {}
   check(model: Model): boolean {
-    return model.clients.filter((c) => c.state !== 'closed').length < 12;
+    return hasRoomForClient(model);
   }
   async run(model: Model, real: Real): Promise<void> {
     const cred = toCred(this.cred, model);
@@ -226,7 +233,7 @@ class ConnectPending implements Cmd {
     readonly ip: string,
   ) {}
   check(model: Model): boolean {
-    return model.clients.filter((c) => c.state !== 'closed').length < 12;
+    return hasRoomForClient(model);
   }
   async run(model: Model, real: Real): Promise<void> {
     const client = addClient(model, real, this.node, { transport: this.transport, mode: 'message', ip: this.ip });
