@@ -2,7 +2,8 @@
  * A private Redis Cluster per test suite: three `redis-server --cluster-enabled yes`
  * on free loopback ports (each with its own cluster config file in its scratch
  * directory), joined with `redis-cli --cluster create … --cluster-replicas 0`,
- * and polled until every node reports `cluster_state:ok`.
+ * and polled until every node reports `cluster_state:ok`, knows every node and
+ * serves every slot.
  *
  * Needs `redis-server` and `redis-cli` (Debian's `redis-server` package depends on
  * `redis-tools`, which ships `redis-cli`); `$REDIS_CLI_BIN` points at another
@@ -128,7 +129,9 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     for (const node of nodes) {
       for (;;) {
         const info = await rawCommand(node.port, 'CLUSTER INFO', 'cluster_state:', Math.max(1, deadline - Date.now()));
-        if (info.includes('cluster_state:ok')) break;
+        // `ok` on a node can come before it has heard of every other node: wait for the whole map too.
+        if (info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${NODES}`) && info.includes('cluster_slots_ok:16384'))
+          break;
         if (Date.now() > deadline) throw new Error(`redis cluster node ${node.port} not ok within ${STATE_TIMEOUT_MS} ms:\n${info}`);
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
