@@ -152,10 +152,8 @@ export function createGuard(options: GuardOptions): Guard {
           logger,
           opts.revocation,
           (target) => revokeLocal(target),
-          () => {
-            // Back to listening: close what was revoked elsewhere while this node was deaf.
-            if (revocations !== undefined && live.size > 0) void closeRevoked(revocations, [...live.values()], logger);
-          },
+          // Back to listening, and periodically: close what was revoked elsewhere without this node hearing of it.
+          () => (revocations === undefined || live.size === 0 ? Promise.resolve() : closeRevoked(revocations, live.values(), logger)),
         );
 
   const verifier = createVerifier(opts, limiter, revocations, clock);

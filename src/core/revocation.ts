@@ -13,11 +13,13 @@
  * `deaf` whenever the subscription is not confirmed (before the first success,
  * or while the store reports it interrupted). Every change of status is logged
  * and reported to `onStatus`; on each return to `listening`, the guard re-checks
- * its open sockets against the store, closing those revoked while it was deaf.
+ * its open sockets against the store, closing those revoked while it was deaf,
+ * and again every `recheckIntervalMs` while it listens (a message lost without an
+ * interruption being reported is then caught within that bound).
  */
 
 import { AuthError, isAuthError } from '../errors.js';
-import type { Clock } from './clock.js';
+import type { Clock, TimerHandle } from './clock.js';
 import { MAX_TIMER_MS } from './clock.js';
 import { DEFAULTS } from './defaults.js';
 import { describeError } from './logger.js';
@@ -47,6 +49,18 @@ export interface RevocationOptions {
   retryMaxMs?: number;
   /** Called on every change of {@link RevocationStatus} (not for the initial `deaf`). Must not throw. */
   onStatus?: (status: RevocationStatus) => void;
+  /**
+   * How often, in ms, this node re-checks its open sockets against the revocation
+   * list while it listens, so that a revocation whose message it never received
+   * still closes them within this bound. Publish/subscribe delivers at most once:
+   * a message is lost when the subscriber's connection drops unnoticed, or when a
+   * Redis Cluster moves the subscription to another node during a failover without
+   * the client reporting an interruption. `false` turns it off.
+   * @default 60000 with a store shared across processes (one without synchronous
+   * access, such as the Redis store); `false` with the memory store, whose
+   * publish/subscribe cannot lose a message
+   */
+  recheckIntervalMs?: number | false;
 }
 
 /**
@@ -82,6 +96,8 @@ export interface Revocations {
 const RECENT_MS = 60_000;
 const RECENT_MAX = 10_000;
 const RETRY_MIN_MS = 100;
+/** The shortest re-check interval: each pass looks up every open socket in the store. */
+const MIN_RECHECK_MS = 1_000;
 const DEFAULT_RETRY_MAX_MS = 5_000;
 
 function keysOf(target: RevokeTarget): string[] {
@@ -136,7 +152,9 @@ export function checkTarget(target: RevokeTarget): void {
 
 /**
  * Creates the revocation service of a guard; `onRevoke` closes local sockets, and
- * `onListening` (called each time the node listens again) re-checks them.
+ * `recheck` re-checks them against the store: each time the node listens again,
+ * and every `recheckIntervalMs` while it listens (the returned promise settles when
+ * the pass is over; the next pass is scheduled only then, so passes never overlap).
  */
 export function createRevocations(
   store: Store,
@@ -144,7 +162,7 @@ export function createRevocations(
   logger: Logger,
   options: RevocationOptions,
   onRevoke: (target: RevokeTarget) => void,
-  onListening: () => void = () => {},
+  recheck: () => Promise<unknown> = () => Promise.resolve(),
 ): Revocations {
   const ttlMs = options.ttlMs ?? DEFAULTS.revocation.ttlMs;
   const channel = options.channel ?? DEFAULTS.revocation.channel;
@@ -155,6 +173,10 @@ export function createRevocations(
     throw new TypeError(`portcullis: revocation.retryMaxMs must be an integer of at least ${RETRY_MIN_MS}`);
   }
   if (onStatus !== undefined && typeof onStatus !== 'function') throw new TypeError('portcullis: revocation.onStatus must be a function');
+  const recheckMs = options.recheckIntervalMs ?? (store.sync === undefined ? DEFAULTS.revocation.recheckIntervalMs : false);
+  if (recheckMs !== false && (!Number.isInteger(recheckMs) || recheckMs < MIN_RECHECK_MS || recheckMs > MAX_TIMER_MS)) {
+    throw new TypeError(`portcullis: revocation.recheckIntervalMs must be false or an integer of at least ${MIN_RECHECK_MS}`);
+  }
   const recent = new Map<string, number>();
   let unsubscribe: (() => Promise<void>) | undefined;
   let closed = false;
@@ -199,6 +221,33 @@ export function createRevocations(
   let deafSince = clock.now();
   let failures = 0;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let recheckTimer: TimerHandle | undefined;
+  let rechecking = false;
+  /** A pass was asked for while one ran (the node listened again meanwhile): run another right after. */
+  let recheckAgain = false;
+  /** One re-check pass (or another right after the running one), then the next one armed, while listening. */
+  const runRecheck = (): void => {
+    recheckTimer = undefined;
+    if (closed || status !== 'listening') return;
+    if (rechecking) {
+      recheckAgain = true;
+      return;
+    }
+    rechecking = true;
+    void recheck()
+      .catch((err: unknown) => logger.error({ channel, ...describeError(err) }, 'portcullis: revocation re-check failed'))
+      .finally(() => {
+        rechecking = false;
+        if (recheckAgain) {
+          recheckAgain = false;
+          runRecheck();
+        } else armRecheck();
+      });
+  };
+  const armRecheck = (): void => {
+    if (recheckMs === false || closed || recheckTimer !== undefined || status !== 'listening') return;
+    recheckTimer = clock.setTimer(runRecheck, recheckMs);
+  };
   let inflight: Promise<void> = Promise.resolve();
   let markReady = (): void => {};
   const ready = new Promise<void>((resolve) => {
@@ -215,7 +264,9 @@ export function createRevocations(
     } else {
       logger.info({ channel, deafMs: clock.now() - deafSince }, 'portcullis: listening for revocations');
       markReady();
-      onListening();
+      // What was revoked elsewhere while deaf: checked now, then every `recheckIntervalMs`.
+      if (recheckTimer !== undefined) clearRecheck();
+      runRecheck();
     }
     if (onStatus !== undefined) {
       try {
@@ -224,6 +275,12 @@ export function createRevocations(
         logger.error({ channel, ...describeError(err) }, 'portcullis: revocation.onStatus threw');
       }
     }
+  };
+
+  const clearRecheck = (): void => {
+    if (recheckTimer === undefined) return;
+    clock.clearTimer(recheckTimer);
+    recheckTimer = undefined;
   };
 
   const listener = {
@@ -306,6 +363,7 @@ export function createRevocations(
       closed = true;
       status = 'off';
       if (retryTimer !== undefined) clearTimeout(retryTimer);
+      clearRecheck();
       markReady();
       await inflight;
       await unsubscribe?.();
