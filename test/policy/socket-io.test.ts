@@ -238,3 +238,47 @@ describe('authorization over Socket.IO', () => {
     assert.equal((await left).room, 'private-a');
   });
 });
+
+describe('authorization and Socket.IO connection state recovery', () => {
+  for (const skipMiddlewares of [true, false]) {
+    it(`declines to restore a session (skipMiddlewares: ${skipMiddlewares}): a room the policy ended meanwhile sends nothing, and the new socket is admitted by the policy`, async () => {
+      fx = await startIo({ connectionStateRecovery: { maxDisconnectionDuration: 60_000, skipMiddlewares } });
+      const clock = createManualClock();
+      let allowed = true;
+      const authz = createAuthorization<Claims>({ clock, rooms: { 'doc:*': () => allowed }, events: { '*': true } });
+      const guard = createSocketIoGuard(fx.io, { strategies: [strategy], clock, hooks: [authz.hooks] });
+      attachSocketIoAuthorization(guard, authz);
+      await authz.ready;
+      closers.push(() => authz.close());
+      fx.io.on('connection', (s) => s.on('ping', (ack: (v: string) => void) => ack('pong')));
+      const news: string[] = [];
+      const c = fx.client('/', { auth: { user: 'alice', org: 'acme' } });
+      c.on('news', (text: string) => news.push(text));
+      await connected(c);
+      const joined = (await c.timeout(2000).emitWithAck('portcullis:join', { room: 'doc:1' })) as JoinAck;
+      assert.equal(joined.ok, true);
+      // Recovery needs an offset: the client must have received one event.
+      const first = waitForEvent(c, 'news');
+      fx.io.to('doc:1').emit('news', 'before');
+      await first;
+
+      const lost = waitForEvent(c, 'disconnect');
+      c.io.engine.close();
+      await lost;
+      await waitUntil(() => guard.guard.stats.authenticated === 0, 5000, 'server-side disconnect');
+      // The policy ends the membership while the client is away; a broadcast to the room is missed.
+      allowed = false;
+      fx.io.to('doc:1').emit('news', 'secret');
+      c.connect();
+      await connected(c, 5000);
+      assert.equal(c.recovered, false);
+      // A full, verified handshake: the authorization knows the socket (its events pass) and it is in no room.
+      assert.equal(await c.timeout(2000).emitWithAck('ping'), 'pong');
+      const [server] = [...fx.io.sockets.sockets.values()];
+      assert.deepEqual([...(server?.rooms ?? [])], [server?.id]);
+      fx.io.to('doc:1').emit('news', 'after');
+      assert.equal(await c.timeout(2000).emitWithAck('ping'), 'pong');
+      assert.deepEqual(news, ['before']);
+    });
+  }
+});

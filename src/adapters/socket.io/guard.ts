@@ -140,7 +140,7 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     return admission.resume(request, principal, new SocketIoDriver(socket, undefined, config, announce));
   }
 
-  const wiring = createNamespaceWiring(server, guard, middleware, onConnect);
+  const wiring = createNamespaceWiring(server, guard, middleware, onConnect, () => eventGate !== undefined);
   const detachers: (() => void)[] = [() => wiring.detach()];
   if (isServer(target)) {
     const engine = engineOf(target);

@@ -69,6 +69,7 @@ export function createNamespaceWiring(
   guard: Guard,
   middleware: Middleware,
   onConnect: (socket: Socket) => void,
+  declineRecovery: () => boolean = () => false,
 ): NamespaceWiring {
   const owner = {};
   const detachers: (() => void)[] = [];
@@ -78,9 +79,13 @@ export function createNamespaceWiring(
    * middleware runs (and skips middlewares altogether with `skipMiddlewares`), so
    * the check happens here: a session whose principal expired or was revoked is not
    * restored, and the client goes through a fresh, verified handshake instead.
+   * With an authorization attached (`declineRecovery`), no session is restored: its
+   * rooms and missed packets come from memberships the room policy may have ended
+   * meanwhile, and a restored socket would skip the authorization's admission.
    */
   const guardRecovery = (nsp: Namespace): (() => void) =>
     wrapRestoreSession(nsp, (original) => async (pid, offset) => {
+      if (declineRecovery()) return null;
       const session = await original(pid, offset);
       if (session === null || session === undefined) return null;
       const principal = session.data?.principal;
