@@ -440,7 +440,7 @@ async function main(): Promise<void> {
     startedAt: new Date(Date.now() - durationMs).toISOString(),
     durationMs: Math.round(durationMs),
     ratioDefinition:
-      'vanilla (or baseline / raw) CPU per operation ÷ portcullis CPU per operation: 1.00 = same cost, 0.97 = portcullis costs ~3 % more',
+      'vanilla (or peer / raw) CPU per operation ÷ portcullis CPU per operation: 1.00 = same cost, 0.97 = portcullis costs ~3 % more; a peer against vanilla: vanilla ÷ peer',
     machine: machine(),
     versions: versions(),
     git: gitState(),

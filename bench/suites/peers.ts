@@ -34,6 +34,8 @@ export function peersOn(transport: Transport): Peer[] {
 
 export interface PeerResult {
   readonly peer: Peer;
+  /** What the peer is, for the table (`PEER_LABEL`). */
+  readonly label: string;
   /** Vanilla ÷ peer CPU per handshake. */
   readonly vsVanilla: HandshakeResult;
   /** Peer ÷ portcullis CPU per handshake, head to head. */
@@ -77,7 +79,7 @@ export async function runPeers(
   for (const peer of peersOn(transport)) {
     const vsVanilla = await run(handshakeCase(transport, 'vanilla', peer));
     const headToHead = await run(handshakeCase(transport, peer, 'portcullis'));
-    peers.push({ peer, vsVanilla, headToHead });
+    peers.push({ peer, label: PEER_LABEL[peer], vsVanilla, headToHead });
   }
   return { transport, aa, portcullis, peers };
 }
