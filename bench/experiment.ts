@@ -8,6 +8,10 @@
  *   node --import tsx bench/experiment.ts --strategy=none --variant-a=stateful --guard='{"admitAll":true}'
  *   node --import tsx bench/experiment.ts --strategy=jwt-hs256 --variant-a=portcullis --guard-a='{"admitAll":true}'
  *   node --import tsx bench/experiment.ts --strategy=jwt-hs256 --variant=stateful --guard='{"features":true}'
+ *   node --import tsx bench/experiment.ts --transport=ws --strategy=jwt-hs256 --variant-a=jsonwebtoken-keyobject
+ *
+ * A peer (`jsonwebtoken`, `jsonwebtoken-keyobject`, `jose-key-once`, `thream`; see `servers/peers.ts`) on side A
+ * with portcullis on side B is a head-to-head pair (JWT HS256, handshake mode), as the `peers` suite runs it.
  *
  * `--variant-a=stateful` is the least state a guard must keep, by hand; `admitAll` swaps
  * the strategy for one that admits everyone at once (so the pair times the strategy in
@@ -22,11 +26,11 @@
  */
 import { parseArgs } from 'node:util';
 import { connect, userAddress } from './lib/attempt.js';
-import { credentialsFor, startSpec } from './lib/cases.js';
+import { credentialsFor, presentedTo, startSpec } from './lib/cases.js';
 import { stopAll } from './lib/children.js';
 import { createKeyMaterial } from './lib/credentials.js';
 import { cpuWindow, interleave } from './lib/load.js';
-import type { AuthMode, CpuSample, StrategyName, Transport } from './servers/protocol.js';
+import type { AuthMode, CpuSample, StrategyName, Transport, Variant } from './servers/protocol.js';
 
 const { values } = parseArgs({
   options: {
@@ -61,7 +65,10 @@ try {
   const creds = await credentialsFor(strategy, keys);
   const idle = [(s: { tcp: number }) => s.tcp === 0, (s: { tcp: number }) => s.tcp === 0];
   const round = async (count: number): Promise<CpuSample[]> => {
-    const auths = await Promise.all([creds.prepare(a, count), creds.prepare(b, count)]);
+    const auths = await Promise.all([
+      creds.prepare(a, count).then((s) => presentedTo(values['variant-a'] as Variant, s)),
+      creds.prepare(b, count).then((s) => presentedTo(values.variant as Variant, s)),
+    ]);
     const servers = [a, b];
     return cpuWindow(
       servers,

@@ -80,3 +80,15 @@ export async function credentialsFor(strategy: StrategyName, keys: KeyMaterial, 
       };
   }
 }
+
+/**
+ * What the client of `variant` sends: `@thream/socketio-jwt` reads `auth.token` as `Bearer <jwt>` (its README's
+ * client code); every other server reads the credentials as they are.
+ */
+export function presentedTo(variant: Variant, source: CredentialSource): CredentialSource {
+  if (variant !== 'thream') return source;
+  return (i) => {
+    const auth = source(i);
+    return { ...auth, token: `Bearer ${auth.token as string}` };
+  };
+}

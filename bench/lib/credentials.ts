@@ -10,7 +10,11 @@ import { hmacCanonicalString } from '../../src/client/hmac-signer.js';
 
 /** What the servers need to verify credentials (JSON-serialisable). */
 export interface KeyMaterial {
-  /** HS256 secret, base64url of 32 random bytes. */
+  /**
+   * HS256 secret: a string (base64url of 32 random bytes, 43 characters) whose UTF-8 bytes are the key, as an app
+   * reading it from an environment variable uses it (`jsonwebtoken.verify(token, process.env.JWT_SECRET)`).
+   * Every HS256 signer and verifier takes the key from it through `hs256Key`.
+   */
   readonly hs256Secret: string;
   /** ES256 public key (JWK). */
   readonly es256PublicJwk: JWK;
@@ -38,6 +42,11 @@ export function publicMaterial(keys: KeyMaterial): KeyMaterial {
   return rest;
 }
 
+/** The HS256 key: the UTF-8 bytes of the secret string (what `jsonwebtoken` and portcullis make of a string secret). */
+export function hs256Key(keys: Pick<KeyMaterial, 'hs256Secret'>): Uint8Array {
+  return new TextEncoder().encode(keys.hs256Secret);
+}
+
 /** The secret bytes of a base64url secret. */
 export function secretOf(b64: string): Uint8Array {
   return new Uint8Array(Buffer.from(b64, 'base64url'));
@@ -50,7 +59,7 @@ export type JwtAlg = 'HS256' | 'ES256';
  * and `sid`, the claims a real identity provider sets.
  */
 export async function signTokens(keys: KeyMaterial, alg: JwtAlg, count: number, ttlSec = 3600): Promise<string[]> {
-  const key = alg === 'HS256' ? secretOf(keys.hs256Secret) : await importJWK(keys.es256PrivateJwk as JWK, 'ES256');
+  const key = alg === 'HS256' ? hs256Key(keys) : await importJWK(keys.es256PrivateJwk as JWK, 'ES256');
   const now = Math.floor(Date.now() / 1000);
   const out: string[] = [];
   for (let i = 0; i < count; i++) {

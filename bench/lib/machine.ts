@@ -47,7 +47,18 @@ export function machine(): Machine {
   };
 }
 
-const PACKAGES = ['socket.io', 'engine.io', 'ws', 'jose', 'socket.io-client', 'ioredis', '@socket.io/redis-adapter', 'tsx'] as const;
+const PACKAGES = [
+  'socket.io',
+  'engine.io',
+  'ws',
+  'jose',
+  'jsonwebtoken',
+  '@thream/socketio-jwt',
+  'socket.io-client',
+  'ioredis',
+  '@socket.io/redis-adapter',
+  'tsx',
+] as const;
 
 export function versions(): Versions {
   const out: Record<string, string> = {};

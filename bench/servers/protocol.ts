@@ -10,11 +10,29 @@ export type Transport = 'socket.io' | 'ws';
 /**
  * - `vanilla`: the transport alone, speaking the same wire exchange without verifying anything;
  * - `portcullis`: guarded by the library;
- * - `baseline`: a hand-rolled `io.use` + `jose.jwtVerify` (Socket.IO, JWT only);
+ * - `baseline`: a hand-rolled `io.use` that admits everyone (strategy `none`), or `io.use` + `jose.jwtVerify` given
+ *   the secret's bytes, so jose imports the key on every call (Socket.IO, experiments only; the peers replace it);
  * - `stateful`: the least state a guard must keep, by hand (Socket.IO; strategy `none`, or `jwt-hs256` checked by hand);
- * - `floor`: refuses every upgrade with a canned `429` (the least any server can do per attempt).
+ * - `floor`: refuses every upgrade with a canned `429` (the least any server can do per attempt);
+ * - a `Peer`: what a user would write or pick instead of the library (see `peers.ts`).
  */
-export type Variant = 'vanilla' | 'portcullis' | 'baseline' | 'stateful' | 'floor';
+export type Variant = 'vanilla' | 'portcullis' | 'baseline' | 'stateful' | 'floor' | Peer;
+
+/**
+ * The peers: JWT HS256 checks an application would use instead of portcullis, each reading the token where the
+ * load client puts it (the CONNECT `auth`; the `portcullis.bearer.<jwt>` subprotocol entry of the upgrade).
+ *
+ * - `jsonwebtoken`: `jsonwebtoken.verify(token, stringSecret)`, as tutorials show it;
+ * - `jsonwebtoken-keyobject`: `jsonwebtoken.verify` given a `crypto.createSecretKey()` KeyObject made once;
+ * - `jose-key-once`: `jose.jwtVerify` given a `CryptoKey` imported once;
+ * - `thream`: `@thream/socketio-jwt`'s `authorize({ secret })` (Socket.IO only; the client sends `Bearer <jwt>`).
+ */
+export const PEERS = ['jsonwebtoken', 'jsonwebtoken-keyobject', 'jose-key-once', 'thream'] as const;
+export type Peer = (typeof PEERS)[number];
+
+export function isPeer(variant: Variant): variant is Peer {
+  return (PEERS as readonly string[]).includes(variant);
+}
 
 export type StrategyName = 'none' | 'ticket' | 'hmac' | 'jwt-hs256' | 'jwt-es256';
 

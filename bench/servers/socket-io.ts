@@ -6,16 +6,19 @@
  *   `authenticated`) without verifying anything, so the pair differs only in
  *   what the library does.
  * - `portcullis`: `createSocketIoGuard(io, { strategies, mode })`, defaults otherwise.
- * - `baseline`: a hand-rolled `io.use` + `jose.jwtVerify` (what an app writes without the library).
+ * - a peer (`peers.ts`): what an app writes or picks instead of the library, in handshake mode;
+ * - `baseline` (experiments): an `io.use` that admits everyone, or `io.use` + `jose.jwtVerify` given the
+ *   secret's bytes (jose then imports the key on every call: not what a tuned app does; the peers replace it).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { importJWK, jwtVerify } from 'jose';
 import { Server, type Socket } from 'socket.io';
 import { createSocketIoGuard, type SocketIoGuard } from '../../src/adapters/socket.io.js';
-import { secretOf } from '../lib/credentials.js';
+import { hs256Key } from '../lib/credentials.js';
 import { readConfig, serve, tcpCount, ticketIssuer } from './harness.js';
-import type { ServerStats } from './protocol.js';
+import { installSocketIoPeer } from './peers.js';
+import { isPeer, type ServerStats } from './protocol.js';
 import { hs256Check, installStatefulBaseline } from './stateful-baseline.js';
 import { strategyFor } from './strategies.js';
 
@@ -34,10 +37,13 @@ if (config.variant === 'portcullis') {
   const strategy = admitAll === true ? { name: 'all', authenticate: () => ({ id: 'anyone' }) } : strategyFor(config);
   // `onNamespace`: no engine-level preflight; every check runs in the namespace middleware.
   guarded = createSocketIoGuard(onNamespace === true ? io.of('/') : io, { strategies: [strategy], mode: config.mode, ...options });
+} else if (isPeer(config.variant)) {
+  if (config.strategy !== 'jwt-hs256' || config.mode !== 'handshake') throw new TypeError('a peer checks JWT HS256 in handshake mode');
+  await installSocketIoPeer(io, config.variant, config.keys);
 } else if (config.variant === 'stateful') {
   installStatefulBaseline(io, {
     onevent: true,
-    verify: config.strategy === 'jwt-hs256' ? hs256Check(secretOf(config.keys.hs256Secret)) : undefined,
+    verify: config.strategy === 'jwt-hs256' ? hs256Check(hs256Key(config.keys)) : undefined,
     // `features`: also, by hand, what a guarded HS256 handshake does beyond the floor.
     features: config.guard?.features === true,
   });
@@ -50,7 +56,7 @@ if (config.variant === 'portcullis') {
 } else if (config.variant === 'baseline') {
   // As jose's documentation shows it: the secret's bytes, or an imported public JWK.
   const jwt = config.strategy === 'jwt-es256' ? 'ES256' : 'HS256';
-  const key = jwt === 'HS256' ? secretOf(config.keys.hs256Secret) : await importJWK(config.keys.es256PublicJwk, 'ES256');
+  const key = jwt === 'HS256' ? hs256Key(config.keys) : await importJWK(config.keys.es256PublicJwk, 'ES256');
   const verify = async (token: unknown): Promise<string> => {
     if (typeof token !== 'string') throw new Error('no token');
     const { payload } = await jwtVerify(token, key, { algorithms: [jwt] });

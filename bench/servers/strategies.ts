@@ -17,7 +17,7 @@ export function strategyFor(config: ServerConfig): Strategy {
     case 'hmac':
       return createHmacStrategy({ keys: { [keys.hmacKeyId]: secretOf(keys.hmacSecret) } });
     case 'jwt-hs256':
-      return createJwtStrategy({ algorithms: ['HS256'], secret: secretOf(keys.hs256Secret) });
+      return createJwtStrategy({ algorithms: ['HS256'], secret: keys.hs256Secret });
     case 'jwt-es256':
       return createJwtStrategy({ algorithms: ['ES256'], publicKey: keys.es256PublicJwk });
     case 'none':

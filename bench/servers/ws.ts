@@ -6,6 +6,8 @@
  *   sends `{"type":"authenticated"}` after the `101`; in `message` mode it answers
  *   an `authenticate` frame with it. Broadcasts go to the sockets that "authenticated".
  * - `portcullis`: `createWsGuard({ strategies, mode: 'upgrade' | 'message' })`, broadcasts through its hub.
+ * - a peer (`peers.ts`): the vanilla server behind a JWT check of the upgrade (the bearer subprotocol entry),
+ *   as `ws`'s README shows client authentication: a bare `401` refuses, a success is served as vanilla.
  * - `floor`: answers every upgrade with a canned `429` and closes: the least a
  *   server can spend on an attempt it refuses (TCP accept, HTTP parse, one write).
  */
@@ -15,7 +17,8 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { createWsGuard, type WsGuard } from '../../src/adapters/ws.js';
 import { BENCH_SUBPROTOCOL } from '../lib/ws-client.js';
 import { readConfig, serve, tcpCount, ticketIssuer } from './harness.js';
-import type { ServerStats } from './protocol.js';
+import { wsPeerCheck } from './peers.js';
+import { isPeer, type ServerStats } from './protocol.js';
 import { strategyFor } from './strategies.js';
 
 const config = readConfig();
@@ -58,10 +61,26 @@ if (config.variant === 'portcullis') {
     handleProtocols: (protocols) => (protocols.has(BENCH_SUBPROTOCOL) ? BENCH_SUBPROTOCOL : false),
   });
   wss = server;
-  http.on('upgrade', (req, socket, head) => {
-    socket.on('error', () => socket.destroy());
-    server.handleUpgrade(req, socket, head, (ws) => server.emit('connection', ws, req));
-  });
+  if (isPeer(config.variant)) {
+    if (config.strategy !== 'jwt-hs256' || config.mode !== 'handshake') throw new TypeError('a peer checks JWT HS256 at the upgrade');
+    const check = await wsPeerCheck(config.variant, config.keys);
+    http.on('upgrade', (req, socket, head) => {
+      socket.on('error', () => socket.destroy());
+      check(req, (claims) => {
+        if (claims === undefined) {
+          socket.write('HTTP/1.1 401 Unauthorized\r\n\r\n');
+          socket.destroy();
+          return;
+        }
+        server.handleUpgrade(req, socket, head, (ws) => server.emit('connection', ws, req));
+      });
+    });
+  } else {
+    http.on('upgrade', (req, socket, head) => {
+      socket.on('error', () => socket.destroy());
+      server.handleUpgrade(req, socket, head, (ws) => server.emit('connection', ws, req));
+    });
+  }
   server.on('connection', (ws: WebSocket) => {
     open++;
     ws.on('error', () => {});

@@ -1,6 +1,7 @@
 /**
- * Figure 1: server CPU per handshake, library vs vanilla (or vs a hand-rolled
- * baseline), both servers loaded at once by this process, as several pairs.
+ * Figure 1: server CPU per handshake, library vs vanilla, a peer vs vanilla, or
+ * the library vs a peer (head to head), both servers loaded at once by this
+ * process, as several pairs.
  *
  * One operation is a whole connection: TCP connect, upgrade, (Engine.IO open,
  * CONNECT), credentials, verdict, and the client dropping the connection. Each
@@ -9,7 +10,7 @@
  */
 
 import { connect, userAddress } from '../lib/attempt.js';
-import { type CredentialSource, credentialsFor, type ServerSpec, startSpec } from '../lib/cases.js';
+import { type CredentialSource, credentialsFor, presentedTo, type ServerSpec, startSpec } from '../lib/cases.js';
 import { type ServerHandle, stopAll } from '../lib/children.js';
 import type { KeyMaterial } from '../lib/credentials.js';
 import { cpuWindow, interleave } from '../lib/load.js';
@@ -98,7 +99,10 @@ export async function runHandshakeCase(c: HandshakeCase, keys: KeyMaterial, o: H
     const creds = await credentialsFor(c.strategy, keys);
     const idle = [(s: { tcp: number }) => s.tcp === 0, (s: { tcp: number }) => s.tcp === 0];
     const round = async (n: number): Promise<[number, number]> => {
-      const [authA, authB] = await Promise.all([creds.prepare(a, n), creds.prepare(b, n)]);
+      const [authA, authB] = await Promise.all([
+        creds.prepare(a, n).then((s) => presentedTo(c.reference, s)),
+        creds.prepare(b, n).then((s) => presentedTo(c.subject, s)),
+      ]);
       const [ca, cb] = await cpuWindow([a, b], () => interleaved(c, [a, b], [authA, authB], n, o.concurrency), idle);
       return [(ca as { cpuUs: number }).cpuUs / n, (cb as { cpuUs: number }).cpuUs / n];
     };

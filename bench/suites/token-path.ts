@@ -19,7 +19,7 @@ import { createHash, createHmac, createPublicKey, createSecretKey, type KeyObjec
 import { importJWK, jwtVerify } from 'jose';
 import type { AuthContext, Credentials, Store, Strategy } from '../../src/core/types.js';
 import { compiled } from '../lib/build.js';
-import { type HmacCredentials, type KeyMaterial, secretOf, signHmac, signTokens } from '../lib/credentials.js';
+import { type HmacCredentials, hs256Key, type KeyMaterial, secretOf, signHmac, signTokens } from '../lib/credentials.js';
 import { type Spread, spread } from '../lib/stats.js';
 
 export interface TokenPathOptions {
@@ -162,14 +162,14 @@ export async function jwtPaths(keys: KeyMaterial, alg: 'HS256' | 'ES256', o: Tok
   const { jwt, guard: core } = await load();
   const tokens = await signTokens(keys, alg, 64);
   const keyObject: KeyObject =
-    alg === 'HS256' ? createSecretKey(secretOf(keys.hs256Secret)) : createPublicKey({ key: keys.es256PublicJwk as never, format: 'jwk' });
+    alg === 'HS256' ? createSecretKey(hs256Key(keys)) : createPublicKey({ key: keys.es256PublicJwk as never, format: 'jwk' });
   const cryptoKey =
     alg === 'HS256'
-      ? await webcrypto.subtle.importKey('raw', secretOf(keys.hs256Secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])
+      ? await webcrypto.subtle.importKey('raw', hs256Key(keys), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])
       : await importJWK(keys.es256PublicJwk, 'ES256');
   const strategy: Strategy =
     alg === 'HS256'
-      ? jwt.createJwtStrategy({ algorithms: ['HS256'], secret: secretOf(keys.hs256Secret) })
+      ? jwt.createJwtStrategy({ algorithms: ['HS256'], secret: hs256Key(keys) })
       : jwt.createJwtStrategy({ algorithms: ['ES256'], publicKey: keys.es256PublicJwk });
   const context = await benchContext();
   const creds = tokens.map((token) => credentialsOf({ token }));
