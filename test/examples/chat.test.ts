@@ -97,8 +97,8 @@ describe('the demo chat (npm run demo), over HTTP and both transports', () => {
       await waitUntil(() => sioChat.some((m) => m.text === 'hi from ws'), 5000, 'ws → sio');
       const said = sioChat.filter((m) => m.from !== 'portcullis');
       assert.deepEqual(said, [
-        { from: 'alice', text: 'hi from socket.io' },
-        { from: 'bob', text: 'hi from ws' },
+        { from: 'alice', text: 'hi from socket.io', room: 'lobby' },
+        { from: 'bob', text: 'hi from ws', room: 'lobby' },
       ]);
 
       // The ticket was single use.
