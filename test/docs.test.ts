@@ -1,79 +1,27 @@
 /**
  * The docs can't rot: every ```ts block of README.md and docs/*.md is type-checked
  * against the sources (`portcullis/*` mapped to `src/` through `paths`, as the
- * exports map names them), in one `tsc --noEmit` run; and every relative link of
- * the Markdown files points to a file that exists and, with a `#fragment`, to a
- * heading of that file.
- *
- * A block that is a fragment opts out with `<!-- not-compiled: why -->` on the line
- * before its fence. A block may declare what it assumes on a hidden line:
- * `<!-- prelude: declare const io: import('socket.io').Server; -->` right before the
- * fence (or before `<!-- not-compiled -->`), prepended when it is compiled.
+ * exports map names them), in one `tsc --noEmit` run; every block says whether it
+ * runs (test/docs-run.test.ts runs those) or why it is only compiled; every
+ * relative link of the Markdown files points to a file that exists and, with a
+ * `#fragment`, to a heading of that file; and the CHANGELOG's top version is the
+ * package's. The markers are described in test/helpers/markdown.ts and
+ * docs/development.md ("Snippets in the docs").
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type Block, blocks, MARKDOWN, moduleOf, ROOT, snippetTsconfig } from './helpers/markdown.js';
 
 const run = promisify(execFile);
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, '.tmp-docs');
 
-/** README.md, docs/*.md, and the root documents that link into them. */
-const MARKDOWN = [
-  'README.md',
-  ...readdirSync(join(ROOT, 'docs'))
-    .filter((f) => f.endsWith('.md'))
-    .map((f) => `docs/${f}`),
-];
+/** The root documents that link into the docs. */
 const LINKED = [...MARKDOWN, 'PROTOCOL.md', 'SECURITY.md', 'ARCHITECTURE.md', 'BENCHMARKS.md', 'CHANGELOG.md'];
-
-interface Block {
-  readonly file: string;
-  readonly line: number;
-  readonly code: string;
-  readonly compiled: boolean;
-  readonly prelude: string;
-}
-
-/** The ```ts blocks of a Markdown file, with their opt-out marker and prelude. */
-function blocks(file: string): Block[] {
-  const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
-  const result: Block[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const fence = lines[i] ?? '';
-    if (!fence.startsWith('```')) continue;
-    const end = lines.findIndex((l, j) => j > i && l.startsWith('```'));
-    assert.notEqual(end, -1, `${file}:${i + 1}: unclosed fence`);
-    if (fence.trim() === '```ts') {
-      const marks = [lines[i - 1] ?? '', lines[i - 2] ?? ''];
-      const compiled = !marks.some((m) => /^<!-- not-compiled\b.*-->$/.test(m.trim()));
-      const prelude = marks.map((m) => /^<!-- prelude: (.*) -->$/.exec(m.trim())?.[1]).find((p) => p !== undefined) ?? '';
-      result.push({ file, line: i + 1, code: lines.slice(i + 1, end).join('\n'), compiled, prelude });
-    }
-    i = end;
-  }
-  return result;
-}
-
-/** `paths` for `portcullis` and each subpath of the exports map, pointing at `src/`. */
-function pathsFromExports(): Record<string, string[]> {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
-    exports: Record<string, { types?: string } | string>;
-  };
-  const paths: Record<string, string[]> = {};
-  for (const [key, target] of Object.entries(pkg.exports)) {
-    const types = typeof target === 'string' ? target : target.types;
-    if (types === undefined || !types.startsWith('./dist/')) continue;
-    const source = `../src/${types.slice('./dist/'.length).replace(/\.d\.ts$/, '.ts')}`;
-    paths[key === '.' ? 'portcullis' : `portcullis/${key.slice(2)}`] = [source];
-  }
-  return paths;
-}
 
 /** GitHub's anchor of a heading. */
 function slug(heading: string): string {
@@ -119,6 +67,19 @@ describe('docs', () => {
     assert.deepEqual(broken, []);
   });
 
+  it("the CHANGELOG's top version heading is package.json's version", () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const top = /^## \[(\d+\.\d+\.\d+[^\]]*)\]/m.exec(readFileSync(join(ROOT, 'CHANGELOG.md'), 'utf8'))?.[1];
+    assert.equal(top, version);
+  });
+
+  it('every compiled ts block either runs or says why it is only compiled', () => {
+    const silent = MARKDOWN.flatMap(blocks)
+      .filter((b) => b.compiled && b.run === undefined && b.compileOnly === undefined)
+      .map((b) => `${b.file}:${b.line}`);
+    assert.deepEqual(silent, [], 'mark each with <!-- run -->, <!-- run: server|client --> or <!-- compile-only: why -->');
+  });
+
   it('every ts block of README.md and docs/*.md type-checks', { timeout: 240_000 }, async () => {
     const all = MARKDOWN.flatMap(blocks);
     const compiled = all.filter((b) => b.compiled);
@@ -130,24 +91,9 @@ describe('docs', () => {
       const name = `${b.file.replace(/[/.]/g, '_')}_L${b.line}.ts`;
       names.set(name, b);
       // Each block is its own module (top-level await allowed, names never clash).
-      await writeFile(join(OUT, name), `${b.prelude}\n${b.code}\nexport {};\n`);
+      await writeFile(join(OUT, name), moduleOf(b));
     }
-    const base = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> };
-    const tsconfig = {
-      compilerOptions: {
-        ...base.compilerOptions,
-        rootDir: '..',
-        // Browser snippets (docs/client.md) use the DOM.
-        lib: [...(base.compilerOptions.lib as string[]), 'DOM'],
-        noEmit: true,
-        declaration: false,
-        sourceMap: false,
-        // Snippets show values they do not use afterwards.
-        noUnusedLocals: false,
-        paths: pathsFromExports(),
-      },
-      include: ['*.ts'],
-    };
+    const tsconfig = snippetTsconfig();
     await writeFile(join(OUT, 'package.json'), JSON.stringify({ type: 'module', private: true }));
     await writeFile(join(OUT, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
     const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');

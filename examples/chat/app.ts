@@ -15,10 +15,22 @@ interface SessionInfo {
   role?: string;
   expiresAt?: number;
   transport: string;
+  /** The rooms the server joined at connect (through the policy). */
+  rooms?: string[];
 }
 interface ChatMessage {
   from: string;
   text: string;
+  room?: string;
+}
+/** The refusal object of PROTOCOL.md §6 (an ack of `portcullis:join`, a `refused` frame). */
+interface Refusal {
+  room?: string;
+  channel?: string;
+  type?: string;
+  event?: string;
+  code: string;
+  message: string;
 }
 interface SocketRow {
   id: string;
@@ -44,7 +56,11 @@ interface FeedEntry {
 
 /** One live connection, whichever the transport. */
 interface Conn {
-  send(text: string): void;
+  send(text: string, room: string): void;
+  /** Asks to join `room`; the policy decides (answered through `roomJoined` / `roomRefused`). */
+  join(room: string): void;
+  /** Asks for the admin view's snapshot (an `admin:*` event: the policy lets only admins through). */
+  adminState(): void;
   revoke(userId: string): void;
   close(): void;
 }
@@ -60,6 +76,9 @@ let conn: Conn | undefined;
 let leaving = false;
 let expiresAt: number | undefined;
 let refreshes = 0;
+/** The rooms this socket holds, and those the user asked for (asked again after a reconnect). */
+const joinedRooms = new Set<string>();
+const wantedRooms = new Set<string>();
 
 function log(text: string, cls = ''): void {
   const p = document.createElement('p');
@@ -68,6 +87,59 @@ function log(text: string, cls = ''): void {
   const box = $('log');
   box.append(p);
   box.scrollTop = box.scrollHeight; // follow new lines
+}
+
+function renderRooms(): void {
+  const to = $<HTMLSelectElement>('to');
+  const selected = to.value;
+  const sorted = [...joinedRooms].sort();
+  $('rooms').replaceChildren(
+    ...sorted.map((room) => {
+      const li = document.createElement('li');
+      li.dataset.room = room;
+      li.textContent = room;
+      return li;
+    }),
+  );
+  to.replaceChildren(
+    ...sorted.map((room) => {
+      const option = document.createElement('option');
+      option.value = room;
+      option.textContent = room;
+      return option;
+    }),
+  );
+  to.value = joinedRooms.has(selected) ? selected : 'lobby';
+}
+
+function roomStatus(text: string, cls: 'ok' | 'err'): void {
+  const el = $('room-status');
+  el.textContent = text;
+  el.className = cls;
+}
+
+function roomJoined(room: string): void {
+  joinedRooms.add(room);
+  renderRooms();
+  roomStatus(`joined ${room}`, 'ok');
+  if (room === 'admins') conn?.adminState(); // the admin view's feed comes to this room
+}
+
+/** The policy said no: the code is shown as the protocol gives it (e.g. `forbidden`). */
+function roomRefused(r: Refusal): void {
+  const room = r.room ?? r.channel ?? '?';
+  wantedRooms.delete(room);
+  roomStatus(`refused ${room}: ${r.code} (${r.message})`, 'err');
+  log(`joining ${room} refused: ${r.code}`, 'err');
+}
+
+/** A membership ended by the server (re-evaluation under new claims). */
+function roomLeft(r: Refusal): void {
+  const room = r.room ?? r.channel ?? '?';
+  joinedRooms.delete(room);
+  wantedRooms.delete(room);
+  renderRooms();
+  roomStatus(`left ${room}: ${r.code}`, 'err');
 }
 
 function showLogin(reason: string): void {
@@ -90,6 +162,10 @@ function showChat(user: string, transport: string): void {
   $('refresh-note').textContent = '';
   refreshes = 0;
   expiresAt = undefined;
+  joinedRooms.clear();
+  wantedRooms.clear();
+  renderRooms();
+  $('room-status').textContent = '';
 }
 
 /** Back to the login form with a clear reason, unless the user is logging out. */
@@ -112,6 +188,18 @@ function onSession(s: SessionInfo): void {
   expiresAt = s.expiresAt;
   $('admin').hidden = s.role !== 'admin';
   log(`connected as ${s.user} over ${s.transport}`, 'sys');
+  joinedRooms.clear();
+  for (const room of s.rooms ?? []) joinedRooms.add(room);
+  renderRooms();
+  // The admin page asks for `admins` like any room: the policy decides (role admin).
+  if (s.role === 'admin') wantedRooms.add('admins');
+  // A new socket (after a reconnect) holds only the rooms the server joins: ask again for the others.
+  for (const room of wantedRooms) if (!joinedRooms.has(room)) conn?.join(room);
+}
+
+function chatLine(m: ChatMessage): void {
+  const where = m.room === undefined || m.room === 'lobby' ? '' : `[${m.room}] `;
+  log(`${where}${m.from}: ${m.text}`, m.from === 'portcullis' ? 'sys' : '');
 }
 
 function onRefreshed(newExpiry: number | undefined): void {
@@ -247,7 +335,9 @@ function connectOverSocketIo(): Conn {
   const { socket } = guarded;
   const admin = adminHandlers((userId) => socket.emit('admin:revoke', userId, () => {}));
   socket.on('session', onSession);
-  socket.on('chat', (m: ChatMessage) => log(`${m.from}: ${m.text}`, m.from === 'portcullis' ? 'sys' : ''));
+  socket.on('chat', chatLine);
+  socket.on('portcullis:left', roomLeft);
+  socket.on('portcullis:denied', (r: Refusal) => log(`${r.event} refused: ${r.code}`, 'err'));
   socket.on('disconnect', () => {
     $('status').textContent = 'reconnecting';
   });
@@ -261,7 +351,12 @@ function connectOverSocketIo(): Conn {
   guarded.on('error', (err) => log(`${err.code}: ${err.message}${err.retryable ? ' (retrying)' : ''}`, 'err'));
   guarded.on('failed', (err) => ended(err));
   return {
-    send: (text) => socket.emit('chat', text),
+    send: (text, room) => socket.emit('chat', text, room),
+    join: (room) =>
+      socket.emit('portcullis:join', { room }, (r: { ok: true; room: string } | (Refusal & { ok: false })) =>
+        r.ok ? roomJoined(r.room) : roomRefused(r),
+      ),
+    adminState: () => socket.emit('admin:state', admin.state),
     revoke: (userId) => socket.emit('admin:revoke', userId, () => {}),
     close: () => {
       guarded.close();
@@ -293,8 +388,11 @@ function connectOverWs(): Conn {
     }
     const p = frame.payload;
     if (frame.type === 'session') onSession(p as SessionInfo);
-    else if (frame.type === 'chat')
-      log(`${(p as ChatMessage).from}: ${(p as ChatMessage).text}`, (p as ChatMessage).from === 'portcullis' ? 'sys' : '');
+    else if (frame.type === 'chat') chatLine(p as ChatMessage);
+    else if (frame.type === 'subscribed') roomJoined((p as { channel: string }).channel);
+    else if (frame.type === 'unsubscribed' && (p as Partial<Refusal>).code !== undefined) roomLeft(p as Refusal);
+    else if (frame.type === 'refused' && (p as Refusal).type === 'subscribe') roomRefused(p as Refusal);
+    else if (frame.type === 'refused') log(`${(p as Refusal).type} refused: ${(p as Refusal).code}`, 'err');
     else if (frame.type === 'admin:state') admin.state(p as Parameters<typeof admin.state>[0]);
     else if (frame.type === 'admin:sockets') admin.sockets(p as SocketRow[]);
     else if (frame.type === 'admin:audit') admin.audit(p as FeedEntry);
@@ -310,7 +408,9 @@ function connectOverWs(): Conn {
   // Gave up: a do-not-retry close (revoked), or no credentials to be had (session ended).
   client.on('failed', (err) => ended(err));
   return {
-    send: (text) => sendFrame('chat', { text }),
+    send: (text, room) => sendFrame('chat', { text, room }),
+    join: (room) => sendFrame('subscribe', { channel: room }),
+    adminState: () => sendFrame('admin:state', {}),
     revoke: (userId) => sendFrame('admin:revoke', { userId }),
     close: () => {
       client.close();
@@ -351,9 +451,21 @@ $('send').addEventListener('submit', (e) => {
   e.preventDefault();
   const value = text.value.trim();
   if (value === '' || conn === undefined) return; // empty messages are not sent
-  conn.send(value);
+  conn.send(value, $<HTMLSelectElement>('to').value || 'lobby');
   text.value = '';
   sendButton.disabled = true;
+});
+
+$('join').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = $<HTMLInputElement>('room');
+  const room = input.value.trim();
+  if (room === '' || conn === undefined) return;
+  input.value = '';
+  if (joinedRooms.has(room)) return roomStatus(`already in ${room}`, 'ok');
+  wantedRooms.add(room);
+  roomStatus(`joining ${room}…`, 'ok');
+  conn.join(room);
 });
 
 $('logout').addEventListener('click', () => {

@@ -11,9 +11,12 @@
  * - Socket.IO on `/`        handshake auth with `{ ticket }` (or `{ token }`)
  * - `ws` on `/ws`           an `authenticate` first message with `{ token }` (or `?ticket=` at the upgrade)
  *
- * Chat messages are bridged both ways between the transports. Admins see the
- * connected sockets, revoke users (on both transports), the live audit feed
- * and a small chart of the guard's numbers.
+ * Chat messages are bridged both ways between the transports, room by room.
+ * Rooms are joined through `portcullis/authorization`: `lobby` and `topic:*`
+ * (everyone), `admins` (role admin only: the admin view's feed), `user:<id>`
+ * (the user's own, on all their sockets); `admin:*` events pass only for admins. Admins see the connected
+ * sockets, revoke users (on both transports), the live audit feed and a small
+ * chart of the guard's numbers.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -21,10 +24,16 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { jwtVerify, SignJWT } from 'jose';
 import { Server } from 'socket.io';
-import type { WebSocket } from 'ws';
 import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
 import { createWsGuard } from '../../src/adapters/ws.js';
 import type { AuditEvent, ConnectionInfo, Principal } from '../../src/index.js';
+import {
+  attachSocketIoAuthorization,
+  attachWsAuthorization,
+  createAuthorization,
+  type EventContext,
+  type PortcullisSocketData,
+} from '../../src/policy/index.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import { firstOf } from '../../src/strategies/compose.js';
 import { createJwtStrategy } from '../../src/strategies/jwt.js';
@@ -70,6 +79,14 @@ const AUDIENCE = 'portcullis-demo';
 const NAME = /^[\w.-]{1,32}$/;
 const FEED_SIZE = 200;
 const SAMPLES = 60;
+
+/** The claims the demo's JWTs carry (besides sid, jti, iat and exp). */
+export interface DemoClaims {
+  role?: string;
+}
+/** The rooms every socket is put in at connect; others (`admins`, `topic:…`) are asked for and decided by the policy. */
+const HOME_ROOMS = (id: string): string[] => ['lobby', `user:${id}`];
+const adminOnly = ({ principal }: EventContext<DemoClaims>): boolean => principal.claims.role === 'admin';
 
 async function readJson(req: IncomingMessage, limit = 1024): Promise<Record<string, unknown>> {
   let body = '';
@@ -214,43 +231,63 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     }
   });
 
+  // Who may join what, and which events pass: one authorization for both guards (docs/authorization.md).
+  // A join the policy refuses is answered with `forbidden` (a Socket.IO ack / a `refused` frame on ws).
+  const authz = createAuthorization<DemoClaims>({
+    store,
+    rooms: {
+      lobby: true,
+      'topic:*': true, // topic:tea, topic:rust: anyone may join
+      admins: ({ principal }) => principal.claims.role === 'admin', // the admin page asks for it
+      'user:{$id}': true, // the user's own room: a `user:bob` asked for by alice matches no rule
+    },
+    events: { 'admin:*': adminOnly, '*': true },
+  });
+
   // Warn 30 s before expiry, or halfway for short-lived tokens.
   const expiringLeadMs = Math.min(30_000, (ttlSec * 1000) / 2);
-  const hooks = { onAudit };
+  const hooks = [{ onAudit }, authz.hooks];
 
   // Socket.IO: a one-time ticket in the CONNECT packet (or the JWT itself).
   // `destroyUpgrade: false`: engine.io would otherwise cut off /ws upgrades still being verified after 1 s.
   // `connectTimeout`: an Engine.IO connection that joins no namespace is closed after 5 s (Socket.IO's default is 45 s).
   // `maxHttpBufferSize`: chat messages are small; refuse anything over 64 KiB before parsing it.
-  const io = new Server(http, { destroyUpgrade: false, connectTimeout: 5000, maxHttpBufferSize: 64 * 1024 });
+  // `PortcullisSocketData<DemoClaims>`: `socket.data.principal.claims.role` is typed.
+  const io = new Server<Record<string, never>, Record<string, never>, Record<string, never>, PortcullisSocketData<DemoClaims>>(http, {
+    destroyUpgrade: false,
+    connectTimeout: 5000,
+    maxHttpBufferSize: 64 * 1024,
+  });
   const ioGuard = createSocketIoGuard(io, { strategies: firstOf(createTicketStrategy(), jwt), store, expiringLeadMs, hooks });
   // ws: the JWT in the first `authenticate` frame (exact refusal codes in browsers), or a ticket at the upgrade.
   const wsGuard = createWsGuard({ strategies: [createTicketStrategy(), jwt], store, path: '/ws', expiringLeadMs, hooks });
   const detachWs = wsGuard.attach(http);
+  const rooms = attachSocketIoAuthorization(ioGuard, authz);
+  const channels = attachWsAuthorization(wsGuard, authz);
 
-  const adminSockets = new Set<WebSocket>();
+  /** To one room on both transports (the hub's rooms and Socket.IO's have the same names). */
+  const toRoom = (room: string, event: string, payload: unknown): void => {
+    io.to(room).emit(event, payload);
+    wsGuard.hub.broadcast({ type: event, payload }, { room });
+  };
   function toAdmins(event: string, payload: unknown): void {
-    io.to('admins').emit(event, payload);
-    if (adminSockets.size > 0) wsGuard.hub.broadcast({ type: event, payload }, { room: 'admins' });
+    toRoom('admins', event, payload);
   }
-  const chat = (from: string, text: unknown): void => {
-    if (typeof text !== 'string') return;
+  /** A chat line goes to a room its sender holds (joined through the policy), `lobby` by default. */
+  const chat = (from: string, text: unknown, room: unknown, holds: (room: string) => boolean): void => {
+    const target = room ?? 'lobby';
+    if (typeof text !== 'string' || typeof target !== 'string' || !holds(target)) return;
     const clean = text.trim();
     if (clean === '' || clean.length > 500) return; // empty messages are not chat
-    const message = { from, text: clean };
-    io.emit('chat', message);
-    wsGuard.hub.broadcast({ type: 'chat', payload: message });
+    toRoom(target, 'chat', { from, text: clean, room: target });
   };
-  const notice = (text: string): void => {
-    io.emit('chat', { from: 'portcullis', text });
-    wsGuard.hub.broadcast({ type: 'chat', payload: { from: 'portcullis', text } });
-  };
+  const notice = (text: string): void => toRoom('lobby', 'chat', { from: 'portcullis', text, room: 'lobby' });
   const revokeEverywhere = async (target: { sessionId: string }): Promise<number> => {
     // Both guards share the store: each revocation reaches every guard (and node) subscribed to it.
     const [a, b] = await Promise.all([ioGuard.revoke(target), wsGuard.revoke(target)]);
     return a + b;
   };
-  const isAdmin = (p: Principal | undefined): boolean => p?.claims?.role === 'admin';
+  const isAdmin = (p: Principal | undefined): boolean => (p?.claims as DemoClaims | undefined)?.role === 'admin';
   const socketsSnapshot = () => {
     const list: { id: string; transport: string; user: string; expiresAt: number | undefined }[] = [];
     const add = (c: ConnectionInfo): void => {
@@ -307,31 +344,32 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   };
 
   // Only authenticated sockets reach this listener (io.on('connection') would also see pending ones).
-  ioGuard.on('connection', (socket, principal) => {
+  ioGuard.on<DemoClaims>('connection', async (socket, principal) => {
     const user = principal.id;
-    socket.emit('session', { id: socket.id, user, role: principal.claims?.role, expiresAt: principal.expiresAt, transport: 'socket.io' });
-    if (isAdmin(principal)) {
-      void socket.join('admins');
-      socket.emit('admin:state', adminState());
-      socket.on('admin:revoke', (userId: unknown, ack: unknown) => {
-        adminRevoke(socket.data.principal, userId, typeof ack === 'function' ? (ack as (n: number | string) => void) : () => {});
-      });
-    }
-    notice(`${user} joined (Socket.IO)`);
-    socket.on('chat', (text: unknown) => chat(user, text));
+    socket.on('chat', (text: unknown, room: unknown) => chat(user, text, room, (r) => r !== socket.id && socket.rooms.has(r)));
+    // Passes the event policy only for admins (`admin:*`); a user's attempt gets `forbidden` in its ack.
+    socket.on('admin:revoke', (userId: unknown, ack: unknown) => {
+      adminRevoke(socket.data.principal, userId, typeof ack === 'function' ? (ack as (n: number | string) => void) : () => {});
+    });
+    // The admin view's first snapshot, once the page holds `admins` (the feed's room).
+    socket.on('admin:state', (ack: unknown) => {
+      if (typeof ack === 'function' && socket.rooms.has('admins')) ack(adminState());
+    });
     socket.on('disconnect', () => notice(`${user} left`));
+    // Through the policy, like the client's own `portcullis:join` requests.
+    const joined: string[] = [];
+    for (const room of HOME_ROOMS(user)) if ((await rooms.join(socket, room)).ok) joined.push(room);
+    if (socket.disconnected) return;
+    const role = socket.data.principal.claims.role; // typed: PortcullisSocketData<DemoClaims>
+    socket.emit('session', { id: socket.id, user, role, expiresAt: principal.expiresAt, transport: 'socket.io', rooms: joined });
+    notice(`${user} joined (Socket.IO)`);
   });
 
-  wsGuard.on('connection', (ws, principal, info) => {
+  wsGuard.on('connection', async (ws, principal, info) => {
     const user = principal.id;
-    const send = (type: string, payload: unknown): void => ws.send(JSON.stringify({ type, payload }));
-    send('session', { id: info.id, user, role: principal.claims?.role, expiresAt: principal.expiresAt, transport: 'ws' });
-    if (isAdmin(principal)) {
-      adminSockets.add(ws);
-      wsGuard.hub.join(ws, 'admins');
-      send('admin:state', adminState());
-    }
-    notice(`${user} joined (ws)`);
+    const send = (type: string, payload: unknown): void => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type, payload }));
+    };
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       let frame: { type?: unknown; payload?: unknown };
@@ -340,15 +378,27 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       } catch {
         return;
       }
-      const p = (frame.payload ?? {}) as { text?: unknown; userId?: unknown };
-      if (frame.type === 'chat') chat(user, p.text);
+      const p = (frame.payload ?? {}) as { text?: unknown; room?: unknown; userId?: unknown };
+      if (frame.type === 'chat') chat(user, p.text, p.room, (r) => wsGuard.hub.roomsOf(ws).includes(r));
+      // Reaches here only for admins: the event policy answers a user's `admin:revoke` with a `refused` frame.
       else if (frame.type === 'admin:revoke')
         adminRevoke(principal, p.userId, (n) => send('admin:revoked', { userId: p.userId, result: n }));
+      else if (frame.type === 'admin:state' && wsGuard.hub.roomsOf(ws).includes('admins')) send('admin:state', adminState());
     });
-    ws.on('close', () => {
-      adminSockets.delete(ws);
-      notice(`${user} left`);
+    ws.on('close', () => notice(`${user} left`));
+    // Through the policy, like the client's own `subscribe` frames.
+    const joined: string[] = [];
+    for (const room of HOME_ROOMS(user)) if ((await channels.subscribe(ws, room)).ok) joined.push(room);
+    if (ws.readyState !== ws.OPEN) return;
+    send('session', {
+      id: info.id,
+      user,
+      role: (principal.claims as DemoClaims | undefined)?.role,
+      expiresAt: principal.expiresAt,
+      transport: 'ws',
+      rooms: joined,
     });
+    notice(`${user} joined (ws)`);
   });
 
   await new Promise<void>((resolve) => http.listen(options.port ?? 3000, options.host ?? '127.0.0.1', resolve));
@@ -362,8 +412,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       clearInterval(sampler);
       adminUpdate = undefined;
       detachWs();
+      rooms.detach();
+      channels.detach();
       await wsGuard.close();
       await ioGuard.close();
+      await authz.close();
       await new Promise<void>((resolve) => {
         io.close(() => resolve());
         http.closeAllConnections();

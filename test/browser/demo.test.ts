@@ -1,6 +1,8 @@
 /**
  * The demo app in real Chromium: login, a chat between two browser contexts on
- * different transports, a wrong password, a revoke from the admin view, an
+ * different transports, a wrong password, rooms joined through the authorization
+ * policy (allowed, refused with the code shown, the admins room for admins), a
+ * revoke from the admin view, an
  * in-band refresh (same socket id), server restarts (same key: reconnect; new key:
  * back to login with the reason), and a page from another origin refused.
  * Every wait is Playwright's own (DOM states with deadlines); no sleeps.
@@ -132,6 +134,85 @@ describe('the demo in Chromium', { skip, timeout: 240_000 }, () => {
       // The revoked session gets no new credentials: logging in again is the way back.
       await login(bobWs, 'bob', 'builder', 'ws');
       await connectedAs(bobWs, 'bob');
+    }));
+
+  /** Asks for `room` from the page's Rooms card. */
+  async function join(page: Page, room: string): Promise<void> {
+    await page.fill('#room', room);
+    await page.click('#join-button');
+  }
+
+  it('joins a room the policy allows and chats there, across transports; others do not hear it', () =>
+    step('rooms-allowed', async () => {
+      const [alice, bob, admin] = await Promise.all([open(), open(), open()]);
+      await Promise.all([
+        login(alice, 'alice', 'wonderland', 'socket.io'),
+        login(bob, 'bob', 'builder', 'ws'),
+        login(admin, 'admin', 'portcullis', 'ws'),
+      ]);
+      await Promise.all([connectedAs(alice, 'alice'), connectedAs(bob, 'bob'), connectedAs(admin, 'admin')]);
+      // Joined at connect, through the policy: the lobby and the user's own room.
+      await alice.locator('#rooms li[data-room=lobby]').waitFor();
+      await alice.locator('#rooms li[data-room="user:alice"]').waitFor();
+      await bob.locator('#rooms li[data-room="user:bob"]').waitFor();
+
+      await join(alice, 'topic:tea');
+      await alice.locator('#room-status', { hasText: 'joined topic:tea' }).waitFor();
+      await join(bob, 'topic:tea');
+      await bob.locator('#rooms li[data-room="topic:tea"]').waitFor();
+      await alice.selectOption('#to', 'topic:tea');
+      await alice.fill('#text', 'tea, anyone?');
+      await alice.press('#text', 'Enter');
+      await saw(bob, '[topic:tea] alice: tea, anyone?');
+      // The same sender, next in the lobby: once the admin hears that, the topic line would have come before it.
+      await alice.selectOption('#to', 'lobby');
+      await alice.fill('#text', 'back in the lobby');
+      await alice.press('#text', 'Enter');
+      await saw(admin, 'alice: back in the lobby');
+      assert.equal(await admin.locator('#log p', { hasText: 'tea, anyone?' }).count(), 0, 'not a member of topic:tea');
+    }));
+
+  it('refuses a user the admins room and another user’s room, with the code shown, on both transports', () =>
+    step('rooms-refused', async () => {
+      const [alice, bob] = await Promise.all([open(), open()]);
+      await Promise.all([login(alice, 'alice', 'wonderland', 'socket.io'), login(bob, 'bob', 'builder', 'ws')]);
+      await Promise.all([connectedAs(alice, 'alice'), connectedAs(bob, 'bob')]);
+      await join(alice, 'admins');
+      await alice.locator('#room-status', { hasText: 'refused admins: forbidden' }).waitFor();
+      await join(bob, 'admins');
+      await bob.locator('#room-status', { hasText: 'refused admins: forbidden' }).waitFor();
+      await join(alice, 'user:bob');
+      await alice.locator('#room-status', { hasText: 'refused user:bob: forbidden' }).waitFor();
+      for (const page of [alice, bob]) {
+        assert.equal(await page.locator('#rooms li[data-room=admins]').count(), 0);
+        assert.equal(await page.isVisible('#admin'), false);
+      }
+      assert.equal(await alice.locator('#rooms li[data-room="user:bob"]').count(), 0);
+    }));
+
+  it('lets an admin join admins (the admin view’s room) on both transports and talk there', () =>
+    step('rooms-admin', async () => {
+      const [overIo, overWs, bob] = await Promise.all([open(), open(), open()]);
+      await Promise.all([
+        login(overIo, 'admin', 'portcullis', 'socket.io'),
+        login(overWs, 'admin', 'portcullis', 'ws'),
+        login(bob, 'bob', 'builder', 'socket.io'),
+      ]);
+      await Promise.all([connectedAs(overIo, 'admin'), connectedAs(overWs, 'admin'), connectedAs(bob, 'bob')]);
+      for (const page of [overIo, overWs]) {
+        await page.locator('#rooms li[data-room=admins]').waitFor();
+        await page.locator('#room-status', { hasText: 'joined admins' }).waitFor();
+        await page.locator('#sockets tr[data-user=bob]').waitFor(); // the snapshot, sent once the page holds admins
+      }
+      await overIo.selectOption('#to', 'admins');
+      await overIo.fill('#text', 'admins only');
+      await overIo.press('#text', 'Enter');
+      await saw(overWs, '[admins] admin: admins only');
+      await overIo.selectOption('#to', 'lobby');
+      await overIo.fill('#text', 'hello all');
+      await overIo.press('#text', 'Enter');
+      await saw(bob, 'admin: hello all');
+      assert.equal(await bob.locator('#log p', { hasText: 'admins only' }).count(), 0);
     }));
 
   it('refreshes a short-lived credential in band: same socket id, new expiry, on both transports', () =>

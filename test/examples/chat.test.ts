@@ -97,8 +97,8 @@ describe('the demo chat (npm run demo), over HTTP and both transports', () => {
       await waitUntil(() => sioChat.some((m) => m.text === 'hi from ws'), 5000, 'ws → sio');
       const said = sioChat.filter((m) => m.from !== 'portcullis');
       assert.deepEqual(said, [
-        { from: 'alice', text: 'hi from socket.io' },
-        { from: 'bob', text: 'hi from ws' },
+        { from: 'alice', text: 'hi from socket.io', room: 'lobby' },
+        { from: 'bob', text: 'hi from ws', room: 'lobby' },
       ]);
 
       // The ticket was single use.
@@ -106,6 +106,39 @@ describe('the demo chat (npm run demo), over HTTP and both transports', () => {
       const err = await waitForEvent<Error & { data: { code: string } }>(again, 'connect_error', 5000);
       assert.equal(err.data.code, 'invalid_credentials');
       again.close();
+    } finally {
+      sio.close();
+      ws.close();
+    }
+  });
+
+  it('joins rooms by policy and gates admin:* events: a user is refused admins and admin:revoke, on both transports', async () => {
+    const { token } = await tokenFor(cookieOf(await login('alice', 'wonderland')));
+    const sio = ioc(demo.url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token } });
+    const session = waitForEvent<{ rooms: string[] }>(sio, 'session', 5000);
+    const ws = new WebSocket(`${demo.url.replace('http', 'ws')}/ws`);
+    const opened = waitForEvent(ws, 'open', 5000);
+    const frames: { type: string; payload: Record<string, unknown> }[] = [];
+    ws.on('message', (data) => frames.push(JSON.parse(String(data))));
+    try {
+      assert.deepEqual((await session).rooms, ['lobby', 'user:alice']);
+      const joinAck = (room: string) => sio.timeout(5000).emitWithAck('portcullis:join', { room });
+      assert.deepEqual(await joinAck('topic:tea'), { ok: true, room: 'topic:tea' });
+      for (const room of ['admins', 'user:bob']) assert.equal((await joinAck(room)).code, 'forbidden');
+      const revoke = await sio.timeout(5000).emitWithAck('admin:revoke', 'bob');
+      assert.equal(revoke.code, 'forbidden', 'the event policy stops a user’s admin:revoke before the handler');
+
+      await opened;
+      ws.send(JSON.stringify({ type: 'authenticate', payload: { token } }));
+      await waitUntil(() => frames.some((f) => f.type === 'session'), 5000, 'ws session');
+      ws.send(JSON.stringify({ type: 'subscribe', payload: { channel: 'admins' } }));
+      ws.send(JSON.stringify({ type: 'admin:revoke', payload: { userId: 'bob' } }));
+      await waitUntil(() => frames.filter((f) => f.type === 'refused').length === 2, 5000, 'two refusals');
+      const refused = frames.filter((f) => f.type === 'refused').map((f) => [f.payload.type, f.payload.code]);
+      assert.deepEqual(refused, [
+        ['subscribe', 'forbidden'],
+        ['admin:revoke', 'forbidden'],
+      ]);
     } finally {
       sio.close();
       ws.close();
