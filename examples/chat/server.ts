@@ -401,7 +401,13 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     notice(`${user} joined (ws)`);
   });
 
-  await new Promise<void>((resolve) => http.listen(options.port ?? 3000, options.host ?? '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port ?? 3000, options.host ?? '127.0.0.1', () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
   const { address, port } = http.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
   return {
@@ -428,7 +434,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const port = Number(process.env.PORT ?? 3000);
-  const demo = await startDemo({ port, host: process.env.HOST ?? '127.0.0.1' });
+  const demo = await startDemo({ port, host: process.env.HOST ?? '127.0.0.1' }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EADDRINUSE') throw err;
+    console.error(`portcullis demo: port ${port} is in use; pick another one, e.g. PORT=3001 npm run demo`);
+    process.exit(1);
+  });
   console.log(`portcullis demo chat: ${demo.url}`);
   console.log('');
   console.log('Open the URL in a browser and log in as one of the demo users (demo passwords):');
