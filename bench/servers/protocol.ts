@@ -12,9 +12,11 @@ export type Transport = 'socket.io' | 'ws';
  * - `portcullis`: guarded by the library;
  * - `baseline`: a hand-rolled `io.use` + `jose.jwtVerify` (Socket.IO, JWT only);
  * - `stateful`: the least state a guard must keep, by hand (Socket.IO; strategy `none`, or `jwt-hs256` checked by hand);
- * - `floor`: refuses every upgrade with a canned `429` (the least any server can do per attempt).
+ * - `floor`: refuses every upgrade with a canned `429` (the least any server can do per attempt);
+ * - `hand-written`: the tuned hand-written check (`jsonwebtoken.verify` with a `KeyObject` made once, HS256 only),
+ *   in `io.use` (Socket.IO) or the upgrade handler (`ws`); `experiment.ts` only.
  */
-export type Variant = 'vanilla' | 'portcullis' | 'baseline' | 'stateful' | 'floor';
+export type Variant = 'vanilla' | 'portcullis' | 'baseline' | 'stateful' | 'floor' | 'hand-written';
 
 export type StrategyName = 'none' | 'ticket' | 'hmac' | 'jwt-hs256' | 'jwt-es256';
 

@@ -7,10 +7,14 @@
  *   what the library does.
  * - `portcullis`: `createSocketIoGuard(io, { strategies, mode })`, defaults otherwise.
  * - `baseline`: a hand-rolled `io.use` + `jose.jwtVerify` (what an app writes without the library).
+ * - `hand-written`: the tuned `io.use`: `jsonwebtoken.verify` of the CONNECT `auth` token with a `KeyObject`
+ *   made once (HS256, handshake mode).
  */
+import { createSecretKey } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { importJWK, jwtVerify } from 'jose';
+import jsonwebtoken from 'jsonwebtoken';
 import { Server, type Socket } from 'socket.io';
 import { createSocketIoGuard, type SocketIoGuard } from '../../src/adapters/socket.io.js';
 import { secretOf } from '../lib/credentials.js';
@@ -40,6 +44,18 @@ if (config.variant === 'portcullis') {
     verify: config.strategy === 'jwt-hs256' ? hs256Check(secretOf(config.keys.hs256Secret)) : undefined,
     // `features`: also, by hand, what a guarded HS256 handshake does beyond the floor.
     features: config.guard?.features === true,
+  });
+} else if (config.variant === 'hand-written') {
+  const key = createSecretKey(secretOf(config.keys.hs256Secret));
+  io.use((socket, next) => {
+    try {
+      const claims = jsonwebtoken.verify((socket.handshake.auth as { token?: string }).token ?? '', key, { algorithms: ['HS256'] });
+      if (typeof claims === 'string' || typeof claims.sub !== 'string') throw new Error('no sub');
+      socket.data.user = claims.sub;
+      next();
+    } catch {
+      next(new Error('unauthorized'));
+    }
   });
 } else if (config.variant === 'baseline' && config.strategy === 'none') {
   // The floor of any guard: a middleware that admits everyone.

@@ -8,12 +8,18 @@
  * - `portcullis`: `createWsGuard({ strategies, mode: 'upgrade' | 'message' })`, broadcasts through its hub.
  * - `floor`: answers every upgrade with a canned `429` and closes: the least a
  *   server can spend on an attempt it refuses (TCP accept, HTTP parse, one write).
+ * - `hand-written`: vanilla plus the tuned check an app writes by hand in its upgrade handler:
+ *   the bearer entry of `Sec-WebSocket-Protocol` through `jsonwebtoken.verify` with a `KeyObject`
+ *   made once (HS256), `401` before any `101` when it fails.
  */
+import { createSecretKey } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import jsonwebtoken from 'jsonwebtoken';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { createWsGuard, type WsGuard } from '../../src/adapters/ws.js';
-import { BENCH_SUBPROTOCOL } from '../lib/ws-client.js';
+import { secretOf } from '../lib/credentials.js';
+import { BEARER_PREFIX, BENCH_SUBPROTOCOL } from '../lib/ws-client.js';
 import { readConfig, serve, tcpCount, ticketIssuer } from './harness.js';
 import type { ServerStats } from './protocol.js';
 import { strategyFor } from './strategies.js';
@@ -58,8 +64,21 @@ if (config.variant === 'portcullis') {
     handleProtocols: (protocols) => (protocols.has(BENCH_SUBPROTOCOL) ? BENCH_SUBPROTOCOL : false),
   });
   wss = server;
+  const key = config.variant === 'hand-written' ? createSecretKey(secretOf(config.keys.hs256Secret)) : undefined;
+  const UNAUTHORIZED = 'HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
   http.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
+    if (key !== undefined) {
+      const offered = req.headers['sec-websocket-protocol'] ?? '';
+      const entry = offered.split(',').find((p) => p.trim().startsWith(BEARER_PREFIX));
+      try {
+        const claims = jsonwebtoken.verify((entry ?? '').trim().slice(BEARER_PREFIX.length), key, { algorithms: ['HS256'] });
+        if (typeof claims === 'string' || typeof claims.sub !== 'string') throw new Error('no sub');
+      } catch {
+        socket.end(UNAUTHORIZED);
+        return;
+      }
+    }
     server.handleUpgrade(req, socket, head, (ws) => server.emit('connection', ws, req));
   });
   server.on('connection', (ws: WebSocket) => {
