@@ -57,7 +57,7 @@ export interface ServerConfig {
     readonly maxPendingPerIp?: number;
     readonly rateLimits?: false;
     readonly revocation?: false;
-    /** Socket.IO, experiments: replace the strategy with one that admits everyone at once, whatever the credentials. */
+    /** Experiments: replace the strategy with one that admits everyone at once, whatever the credentials. */
     readonly admitAll?: boolean;
     /** Socket.IO, experiments: attach the guard to the namespace (no engine-level preflight). */
     readonly onNamespace?: boolean;

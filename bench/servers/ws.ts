@@ -41,11 +41,14 @@ const members = new Set<WebSocket>();
 let open = 0;
 
 if (config.variant === 'portcullis') {
+  const { admitAll, ...options } = config.guard ?? {};
+  // `admitAll`: a strategy that admits everyone at once, whatever the credentials (the guard's machinery alone).
+  const strategy = admitAll === true ? { name: 'all', authenticate: () => ({ id: 'anyone' }) } : strategyFor(config);
   guarded = createWsGuard({
-    strategies: [strategyFor(config)],
+    strategies: [strategy],
     mode: config.mode === 'handshake' ? 'upgrade' : config.mode,
     subprotocol: BENCH_SUBPROTOCOL,
-    ...config.guard,
+    ...options,
   });
   guarded.attach(http);
 } else if (config.variant === 'floor') {

@@ -63,6 +63,28 @@ interface Member {
   rooms: Set<string> | undefined;
 }
 
+/**
+ * Sockets by principal: the socket itself while it is the principal's only one (nearly
+ * every key), a `Set` from the second on; no `Set` allocated per authenticated socket.
+ */
+type PrincipalSockets = Map<string, WebSocket | Set<WebSocket>>;
+
+function addSocket(index: PrincipalSockets, key: string, ws: WebSocket): void {
+  const entry = index.get(key);
+  if (entry === undefined) index.set(key, ws);
+  else if (entry instanceof Set) entry.add(ws);
+  else if (entry !== ws) index.set(key, new Set([entry, ws]));
+}
+
+function removeSocket(index: PrincipalSockets, key: string, ws: WebSocket): void {
+  const entry = index.get(key);
+  if (entry === ws) index.delete(key);
+  else if (entry instanceof Set) {
+    entry.delete(ws);
+    if (entry.size === 1) index.set(key, entry.values().next().value as WebSocket);
+  }
+}
+
 function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
   const set = map.get(key);
   if (set === undefined) map.set(key, new Set([value]));
@@ -88,7 +110,7 @@ function encode(data: BroadcastData, binary: boolean | undefined): { payload: Bu
 export function createHub(): HubInternals {
   const members = new Map<WebSocket, Member>();
   const sockets = new Set<WebSocket>();
-  const byPrincipal = new Map<string, Set<WebSocket>>();
+  const byPrincipal: PrincipalSockets = new Map();
   const rooms = new Map<string, Set<WebSocket>>();
 
   const send = (ws: WebSocket, payload: Buffer | ArrayBuffer | ArrayBufferView, binary: boolean): boolean => {
@@ -103,7 +125,8 @@ export function createHub(): HubInternals {
       return sockets.size;
     },
     byPrincipal(id) {
-      return [...(byPrincipal.get(id) ?? [])];
+      const entry = byPrincipal.get(id);
+      return entry === undefined ? [] : entry instanceof Set ? [...entry] : [entry];
     },
     principalIdOf(ws) {
       return members.get(ws)?.principalId;
@@ -147,21 +170,21 @@ export function createHub(): HubInternals {
       if (members.has(ws)) return;
       members.set(ws, { principalId, rooms: undefined });
       sockets.add(ws);
-      addTo(byPrincipal, principalId, ws);
+      addSocket(byPrincipal, principalId, ws);
     },
     reindex(ws, principalId) {
       const member = members.get(ws);
       if (member === undefined || member.principalId === principalId) return;
-      removeFrom(byPrincipal, member.principalId, ws);
+      removeSocket(byPrincipal, member.principalId, ws);
       member.principalId = principalId;
-      addTo(byPrincipal, principalId, ws);
+      addSocket(byPrincipal, principalId, ws);
     },
     remove(ws) {
       const member = members.get(ws);
       if (member === undefined) return;
       members.delete(ws);
       sockets.delete(ws);
-      removeFrom(byPrincipal, member.principalId, ws);
+      removeSocket(byPrincipal, member.principalId, ws);
       if (member.rooms !== undefined) for (const room of member.rooms) removeFrom(rooms, room, ws);
     },
     clear() {

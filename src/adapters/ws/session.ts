@@ -63,11 +63,49 @@ export function authenticatedPayload(principal: Principal): AuthenticatedPayload
   return payload;
 }
 
+/** The session of a raw socket (while its verdict is awaited) or of a WebSocket (once bound). */
+const kSession = Symbol('portcullis.ws.session');
+type Raw = Duplex & { [kSession]?: WsSession };
+type Bound = WebSocket & { [kSession]?: WsSession };
+
+// Listeners shared by every session, which they read from the emitter: no closure per socket.
+
+/** A raw socket that errors before its upgrade is destroyed. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+function onRawClose(this: Raw): void {
+  this[kSession]?.abandon();
+}
+
+/**
+ * The HTTP server is half-open: a client that leaves while its upgrade is being
+ * verified only ends its side. A WebSocket client never half-closes during the
+ * handshake, so an `end` here means it is gone.
+ */
+function onRawEnd(this: Raw): void {
+  if (this[kSession]?.ws === undefined) this.destroy();
+}
+
+function onWsError(this: Bound, err: Error & { code?: string }): void {
+  this[kSession]?.socketError(err);
+}
+
+function onWsClose(this: Bound): void {
+  this[kSession]?.socketClosed();
+}
+
+/** The WebSocket's `emit`: `message` events pass the session's gate first. */
+function gatedEmit(this: Bound, event: string | symbol, ...args: unknown[]): boolean {
+  return (this[kSession] as WsSession).emitGated(event, args);
+}
+
 /** @internal */
 export class WsSession implements AdmissionDriver {
   readonly id: string;
   readonly #host: SessionHost;
-  #context: AttemptContext;
+  readonly #context: AttemptContext;
   readonly #ip: string;
   readonly #namespace: string;
   /** Set by the admission once the connection exists. */
@@ -81,24 +119,12 @@ export class WsSession implements AdmissionDriver {
   #raw: Duplex | undefined;
   #announced = false;
   #released = false;
-  readonly #onRawClose = (): void => {
-    if (this.#ws !== undefined) return;
-    this.#raw = undefined;
-    this.#upgrade = undefined;
-    this.conn?.closed('client_disconnect');
-    this.#release();
-  };
-  readonly #onRawError = (): void => {
-    this.#raw?.destroy();
-  };
-  /**
-   * The HTTP server is half-open: a client that leaves while its upgrade is being
-   * verified only ends its side. A WebSocket client never half-closes during the
-   * handshake, so an `end` here means it is gone.
-   */
-  readonly #onRawEnd = (): void => {
-    if (this.#ws === undefined) this.#raw?.destroy();
-  };
+  /** True once the raw socket is watched for the client leaving (only while a verdict is awaited). */
+  #watching = false;
+  /** The WebSocket's own `emit`, behind the message gate. */
+  #emit: WebSocket['emit'] | undefined = undefined;
+  /** The attempt context with the WebSocket set, made on the first message that needs it. */
+  #socketContext: AttemptContext | undefined = undefined;
 
   constructor(
     host: SessionHost,
@@ -117,9 +143,6 @@ export class WsSession implements AdmissionDriver {
     this.#namespace = namespace;
     this.#context = context;
     this.#raw = raw;
-    raw.on('error', this.#onRawError);
-    raw.once('close', this.#onRawClose);
-    raw.once('end', this.#onRawEnd);
   }
 
   /** The upgraded socket, once there is one. */
@@ -139,27 +162,23 @@ export class WsSession implements AdmissionDriver {
    */
   bind(ws: WebSocket): void {
     const raw = this.#raw;
-    if (raw !== undefined) {
-      raw.off('error', this.#onRawError);
-      raw.off('close', this.#onRawClose);
-      raw.off('end', this.#onRawEnd);
+    if (raw !== undefined && this.#watching) {
+      raw.off('error', destroyOnError);
+      raw.off('close', onRawClose);
+      raw.off('end', onRawEnd);
     }
     this.#raw = undefined;
     this.#ws = ws;
-    ws.on('error', (err: Error & { code?: string }) => this.#onError(err));
-    ws.on('close', () => this.#onClose());
-    const emit = ws.emit;
-    const gate = (data: RawData, isBinary: boolean): boolean => this.#onMessage(data, isBinary);
-    ws.emit = function gated(this: WebSocket, event: string | symbol, ...args: unknown[]): boolean {
-      if (event === 'message' && !gate(args[0] as RawData, args[1] === true)) return false;
-      return (emit as (event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
-    } as WebSocket['emit'];
+    (ws as Bound)[kSession] = this;
+    ws.on('error', onWsError);
+    ws.on('close', onWsClose);
+    this.#emit = ws.emit;
+    ws.emit = gatedEmit as WebSocket['emit'];
     const conn = this.conn;
     if (conn === undefined) return;
     // Hooks see the WebSocket as `connection.socket` from now on (it did not exist when the connection opened).
+    // Strategies see it too, on the first message and on refreshes (`#submit`).
     conn.bindSocket(ws);
-    // Strategies see it too, on the first message and on refreshes.
-    this.#context = withSocket(this.#context, ws);
     const principal = conn.principal;
     if (conn.authenticated && principal !== undefined) {
       this.admit();
@@ -169,7 +188,11 @@ export class WsSession implements AdmissionDriver {
 
   /** Gives up a session whose upgrade never completed. */
   abandon(): void {
-    this.#onRawClose();
+    if (this.#ws !== undefined) return;
+    this.#raw = undefined;
+    this.#upgrade = undefined;
+    this.conn?.closed('client_disconnect');
+    this.#release();
   }
 
   /** Closes the socket because the server shuts down: close code 1001, or `503` before the upgrade. */
@@ -177,7 +200,7 @@ export class WsSession implements AdmissionDriver {
     const ws = this.#ws;
     this.conn?.closed('server_disconnect');
     if (ws === undefined) {
-      if (this.#raw !== undefined) writeRefusal(this.#raw, new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 }));
+      this.#refuseRaw(new AuthError('unavailable', { detail: 'ws guard closed', retryAfter: 1 }));
       this.#release();
       return;
     }
@@ -190,6 +213,28 @@ export class WsSession implements AdmissionDriver {
   opened(conn: Connection): void {
     this.conn = conn;
     this.#host.sessions.add(this);
+  }
+
+  /**
+   * The verdict comes later: watch the raw socket for the client leaving. A verdict
+   * in the tick the upgrade arrived needs no listener (nothing can happen in between).
+   */
+  waiting(_conn: Connection): void {
+    const raw = this.#raw as Raw | undefined;
+    if (raw === undefined || this.#watching) return;
+    this.#watching = true;
+    raw[kSession] = this;
+    raw.on('error', destroyOnError);
+    raw.once('close', onRawClose);
+    raw.once('end', onRawEnd);
+  }
+
+  /** Answers the upgrade with an HTTP refusal (before any `101`). */
+  #refuseRaw(error: AuthError): void {
+    const raw = this.#raw;
+    if (raw === undefined) return;
+    if (!this.#watching) raw.on('error', destroyOnError);
+    writeRefusal(raw, error);
   }
 
   /** Admitted (authenticated, or pending for a first message): completes the upgrade. */
@@ -212,6 +257,9 @@ export class WsSession implements AdmissionDriver {
       return;
     }
     let bound = false;
+    // Corked: `ws` writes the `101` and `bind` the `authenticated` frame in the same tick; uncorked, they leave in
+    // one `writev` instead of two writes (a syscall each). Measured: see BENCHMARKS.md, sixth pass.
+    socket.cork();
     try {
       this.#host.wss.handleUpgrade(req, socket, head, (client) => {
         bound = true;
@@ -220,6 +268,8 @@ export class WsSession implements AdmissionDriver {
     } catch (err) {
       this.#host.guard.options.logger.error({ connectionId: this.id, ...describeError(err) }, 'portcullis: ws handleUpgrade threw');
       socket.destroy();
+    } finally {
+      socket.uncork();
     }
     // `ws` refused (socket gone, server closing) without calling back: nothing will ever bind.
     if (!bound && (socket.destroyed || !socket.writable)) this.abandon();
@@ -263,7 +313,7 @@ export class WsSession implements AdmissionDriver {
     if (ws === undefined) {
       // Before the 101: refused upgrade credentials, a deadline, a revocation.
       this.#upgrade = undefined;
-      if (this.#raw !== undefined) writeRefusal(this.#raw, error);
+      this.#refuseRaw(error);
       this.#release();
       return;
     }
@@ -284,6 +334,12 @@ export class WsSession implements AdmissionDriver {
       this.#closeTimer = undefined;
       ws.terminate();
     }, this.#host.closeTimeoutMs);
+  }
+
+  /** @internal The WebSocket's `emit`, behind the gate: a `message` it stops reaches no listener. */
+  emitGated(event: string | symbol, args: unknown[]): boolean {
+    if (event === 'message' && !this.#onMessage(args[0] as RawData, args[1] === true)) return false;
+    return (this.#emit as (event: string | symbol, ...args: unknown[]) => boolean).call(this.#ws, event, ...args);
   }
 
   // ── frames ──────────────────────────────────────────────────────────────────
@@ -312,7 +368,9 @@ export class WsSession implements AdmissionDriver {
   }
 
   #submit(conn: Connection, payload: unknown): void {
-    this.#host.admission.authenticate(conn, payload, this.#context);
+    // Messages arrive on a bound socket only: strategies see the WebSocket, which did not exist at the upgrade.
+    this.#socketContext ??= withSocket(this.#context, this.#ws);
+    this.#host.admission.authenticate(conn, payload, this.#socketContext);
   }
 
   #refuse(conn: Connection, error: AuthError): void {
@@ -336,7 +394,8 @@ export class WsSession implements AdmissionDriver {
     if (ws !== undefined && ws.readyState === 1) ws.send(frame);
   }
 
-  #onError(err: Error & { code?: string }): void {
+  /** @internal The WebSocket emitted `error`. */
+  socketError(err: Error & { code?: string }): void {
     const conn = this.conn;
     // `ws` closes the socket itself after an error (1009 for a frame over maxPayload, 1002 for a protocol error).
     if (conn?.pending === true) {
@@ -346,7 +405,8 @@ export class WsSession implements AdmissionDriver {
     this.#host.guard.options.logger.debug({ connectionId: this.id, ...describeError(err) }, 'portcullis: ws socket error');
   }
 
-  #onClose(): void {
+  /** @internal The WebSocket closed. */
+  socketClosed(): void {
     if (this.#closeTimer !== undefined) {
       this.#host.guard.clock.clearTimer(this.#closeTimer);
       this.#closeTimer = undefined;

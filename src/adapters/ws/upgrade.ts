@@ -68,26 +68,29 @@ export function takeUpgradeCredentials(req: IncomingMessage, ticketParam: string
         throw new AuthError('invalid_request', { detail: 'upgrade: too many Sec-WebSocket-Protocol entries' });
       }
     }
+    // One pass over at most MAX_OFFERED_PROTOCOLS entries: a duplicate is found among the few kept (no Set).
     const kept: string[] = [];
-    const seen = new Set<string>();
     for (const raw of header.split(',')) {
       const entry = raw.trim();
-      if (!isProtocolToken(entry) || seen.has(entry)) {
+      if (!isProtocolToken(entry) || kept.includes(entry)) {
         throw new AuthError('invalid_request', { detail: 'upgrade: invalid Sec-WebSocket-Protocol' });
       }
-      seen.add(entry);
       if (!entry.startsWith(BEARER_PROTOCOL_PREFIX)) {
         kept.push(entry);
         continue;
       }
       const token = entry.slice(BEARER_PROTOCOL_PREFIX.length);
+      if (credentials.token === token) throw new AuthError('invalid_request', { detail: 'upgrade: invalid Sec-WebSocket-Protocol' });
       if (token === '' || credentials.token !== undefined) {
         throw new AuthError('invalid_request', { detail: 'upgrade: empty or repeated bearer protocol' });
       }
       credentials.token = token;
     }
-    if (kept.length === 0) delete req.headers['sec-websocket-protocol'];
-    else req.headers['sec-websocket-protocol'] = kept.join(', ');
+    // Rewritten only when the bearer entry was taken out (`ws` must never see or echo it).
+    if (credentials.token !== undefined) {
+      if (kept.length === 0) delete req.headers['sec-websocket-protocol'];
+      else req.headers['sec-websocket-protocol'] = kept.length === 1 ? (kept[0] as string) : kept.join(', ');
+    }
   }
   const url = req.url ?? '/';
   const q = url.indexOf('?');
