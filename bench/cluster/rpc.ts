@@ -33,11 +33,19 @@ export interface Child {
   kill(): Promise<void>;
 }
 
-/** Forks `file` (compiled JavaScript) and waits for its `{ ready: true }` message. */
-export async function start(file: string, env: Record<string, string>, startTimeoutMs = 30_000): Promise<Child> {
+/**
+ * Forks `file` (compiled JavaScript; TypeScript with `execArgv` `['--import', 'tsx']`)
+ * and waits for its `{ ready: true }` message.
+ */
+export async function start(
+  file: string,
+  env: Record<string, string>,
+  startTimeoutMs = 30_000,
+  execArgv: readonly string[] = ['--expose-gc'],
+): Promise<Child> {
   hookExit();
   const child = fork(file, [], {
-    execArgv: ['--expose-gc'],
+    execArgv: [...execArgv],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
