@@ -219,7 +219,8 @@ answer(async (m) => {
       const n = Math.min(Number(m.n), up.length);
       const step = up.length / Math.max(1, n);
       return Array.from({ length: n }, (_, k) => {
-        const e = up[Math.floor(k * step)] as Entry;
+        // Every other pick one further on: consecutive clients alternate transports, an even step would pick one kind.
+        const e = up[Math.min(up.length - 1, Math.floor(k * step) + (k % 2))] as Entry;
         return { i: e.i, node: e.node, transport: e.transport, kind: e.kind };
       });
     }
