@@ -18,7 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = join(ROOT, '.bench-out');
-const SOURCES = ['src', 'bench/servers', 'bench/lib'];
+const SOURCES = ['src', 'bench/servers', 'bench/lib', 'bench/cluster'];
 
 function walk(dir: string, files: string[]): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
