@@ -30,19 +30,27 @@ export interface EventPolicyResult {
   readonly exact: boolean;
 }
 
+/**
+ * Connects `n` clients from 127.0.0.1, 25 at a time: every connection still opening holds one of the address's
+ * pending slots (50 by default), so all at once would be refused `429` from the 51st on.
+ */
 async function connectAll(base: string, n: number): Promise<Socket[]> {
-  const sockets = Array.from({ length: n }, (_, i) =>
-    ioc(base, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { user: `u${i}` } }),
-  );
-  await Promise.all(
-    sockets.map(
-      (s) =>
-        new Promise<void>((resolve, reject) => {
-          s.once('connect', () => resolve());
-          s.once('connect_error', reject);
-        }),
-    ),
-  );
+  const sockets: Socket[] = [];
+  for (let i = 0; i < n; i += 25) {
+    const batch = Array.from({ length: Math.min(25, n - i) }, (_, j) =>
+      ioc(base, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { user: `u${i + j}` } }),
+    );
+    sockets.push(...batch);
+    await Promise.all(
+      batch.map(
+        (s) =>
+          new Promise<void>((resolve, reject) => {
+            s.once('connect', () => resolve());
+            s.once('connect_error', reject);
+          }),
+      ),
+    );
+  }
   return sockets;
 }
 
