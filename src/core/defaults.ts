@@ -28,7 +28,7 @@ export const DEFAULTS = Object.freeze({
   /** Auth payload limits. */
   payload: DEFAULT_PAYLOAD_LIMITS satisfies Readonly<PayloadLimits>,
   /** Revocation list: how long a revocation is remembered (ms), its pub/sub channel, how often open sockets are re-checked (ms; shared stores only). */
-  revocation: Object.freeze({ ttlMs: 86_400_000, channel: 'revocations', recheckIntervalMs: 60_000 }),
+  revocation: Object.freeze({ ttlMs: 86_400_000, channel: 'revocations', recheckIntervalMs: 300_000 }),
   /** Options both transports share ({@link TransportOptions}). */
   transport: Object.freeze({
     /** `undefined`: same-origin only (the Origin's host and port equal `Host`, its scheme matches TLS). */

@@ -56,7 +56,7 @@ export interface RevocationOptions {
    * a message is lost when the subscriber's connection drops unnoticed, or when a
    * Redis Cluster moves the subscription to another node during a failover without
    * the client reporting an interruption. `false` turns it off.
-   * @default 60000 with a store shared across processes (one without synchronous
+   * @default 300000 (5 min) with a store shared across processes (one without synchronous
    * access, such as the Redis store); `false` with the memory store, whose
    * publish/subscribe cannot lose a message
    */

@@ -22,7 +22,7 @@ import { waitForEvent, waitUntil } from '../helpers/wait.js';
 import { startHttp } from '../helpers/ws.js';
 
 const strategy = createCustomStrategy((c) => (typeof c.user === 'string' ? { id: c.user, issuedAt: 1 } : null));
-const INTERVAL_MS = 60_000;
+const INTERVAL_MS = 300_000;
 
 /** What `revoke()` writes, without the message that tells the other nodes: a lost publish. */
 const recordWithoutPublishing = (store: Store, userId: string, at: number): Promise<void> =>
