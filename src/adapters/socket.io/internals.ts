@@ -46,7 +46,7 @@ export function onNewNamespace(server: Server, fn: (nsp: Namespace) => void): ()
 /** An Engine.IO connection, as the engine's `connection` event hands it. */
 export interface EngineConnection {
   readonly request: IncomingMessage;
-  once(event: 'close', listener: (this: unknown) => void): unknown;
+  on(event: 'close', listener: (this: unknown) => void): unknown;
 }
 
 /**
