@@ -383,8 +383,8 @@ const RECHECK_BATCH = 256;
 /**
  * Checks every authenticated connection of `connections` against the store, and
  * closes with `revoked` those a revocation covers: what a node missed while it
- * was deaf. Batches of 256 lookups at a time; a failed lookup leaves its
- * connection open (the next return to `listening` checks it again). Never rejects.
+ * was deaf, or whose message was lost. Batches of 256 lookups at a time; a failed lookup leaves its
+ * connection open (the next pass checks it again). Never rejects.
  */
 export async function closeRevoked(revocations: Revocations, connections: Iterable<RevocableConnection>, logger: Logger): Promise<number> {
   const targets: { conn: RevocableConnection; principal: Principal }[] = [];
@@ -404,7 +404,7 @@ export async function closeRevoked(revocations: Revocations, connections: Iterab
         }
         // Still the same principal (a refresh may have replaced it meanwhile) and still open.
         if (conn.principal !== principal || !conn.authenticated) return;
-        conn.terminate(new AuthError('revoked', { detail: 'revoked while this node was deaf to revocations' }));
+        conn.terminate(new AuthError('revoked', { detail: 'revoked without this node hearing of it (found by a re-check)' }));
         closed++;
       }),
     );

@@ -91,18 +91,32 @@ describeRedis('a sticky cluster of 2 workers sharing Redis', (server) => {
   });
 
   it('spreads authenticated sockets of both transports over both workers', { timeout: 60_000 }, async () => {
+    // A transport that closes before its verdict (seen once in a CI run: one socket of 200 in the Socket.IO handshake
+    // through sticky's hand-off) is retried once, as any client reconnects; a refusal is never retried, and more than
+    // a few lost transports fail the test.
+    let retried = 0;
     for (let i = 0; i < SOCKETS; i++) {
       const t = await token(i);
-      const client = open(base, i, { token: t });
-      const h: Held = { i, client, token: t, node: -1 };
-      client.ws.on('message', (data: Buffer) => {
-        const m = /^42\["node",(\d)\]|^\{"type":"node","payload":(\d)\}/.exec(data.toString('utf8'));
-        if (m !== null) h.node = Number(m[1] ?? m[2]);
-      });
-      const outcome = await client.outcome;
-      assert.equal(outcome.ok, true, `socket ${i}: ${outcome.ok ? '' : outcome.code}`);
-      held.push(h);
+      let h: Held | undefined;
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const client = open(base, i, { token: t });
+        const candidate: Held = { i, client, token: t, node: -1 };
+        client.ws.on('message', (data: Buffer) => {
+          const m = /^42\["node",(\d)\]|^\{"type":"node","payload":(\d)\}/.exec(data.toString('utf8'));
+          if (m !== null) candidate.node = Number(m[1] ?? m[2]);
+        });
+        const outcome = await client.outcome;
+        if (outcome.ok) {
+          h = candidate;
+          break;
+        }
+        const lost = outcome.code === 'closed' || outcome.code === 'socket_error';
+        assert.ok(lost && attempt === 0, `socket ${i}: ${outcome.code}`);
+        retried++;
+      }
+      held.push(h as Held);
     }
+    assert.ok(retried <= 4, `${retried} of ${SOCKETS} transports lost before their verdict`);
     await waitUntil(() => held.every((h) => h.node >= 0), DEADLINE_MS, 'every socket to learn its worker');
     const on0 = held.filter((h) => h.node === 0).length;
     assert.ok(on0 > SOCKETS / 4 && on0 < (SOCKETS * 3) / 4, `round-robin over 2 workers: ${on0} of ${SOCKETS} on worker 0`);
