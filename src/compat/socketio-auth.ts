@@ -19,6 +19,7 @@
  */
 import type { Namespace, Server, Socket } from 'socket.io';
 import { connectionOf } from '../adapters/socket.io/driver.js';
+import { emitToIsolated } from '../adapters/socket.io/internals.js';
 import { eachNamespace } from '../adapters/socket.io/namespaces.js';
 import type { SocketIoGuard, SocketIoGuardOptions } from '../adapters/socket.io.js';
 import { createSocketIoGuard } from '../adapters/socket.io.js';
@@ -296,7 +297,7 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
       // Emitted here, just before the adapter disconnects, rather than by the adapter: as in the old
       // module the event carries an acknowledgement callback, so a client handler that calls it
       // (`(err, ack) => ack()`) keeps working. The server does not wait for it.
-      socket.emit(AUTHORIZATION_REFUSED, refusalOf(error, stateOf(socket)), ignoreAck);
+      emitToIsolated(socket, AUTHORIZATION_REFUSED, refusalOf(error, stateOf(socket)), ignoreAck);
       return undefined;
     },
     formatVerdict(_payload, socket) {

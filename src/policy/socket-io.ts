@@ -192,7 +192,9 @@ export function attachSocketIoAuthorization<C extends Claims>(
     dispatch: (socket: Socket, packet: EventPacket) => void,
   ): boolean => {
     const data = packet.data as unknown[];
-    const name = typeof data[0] === 'string' ? data[0] : '';
+    // socket.io-parser also accepts numeric event names, which Socket.IO dispatches under their string form
+    // (`42` reaches `socket.on('42')`): the policy matches that same form.
+    const name = typeof data[0] === 'string' ? data[0] : String(data[0]);
     const outcome = az.event(state, name, data, 1);
     if (outcome === Outcome.Allow) return true;
     if (typeof outcome === 'string') {
@@ -241,7 +243,7 @@ export function attachSocketIoAuthorization<C extends Claims>(
     if (state.deciding) {
       state.held ??= [];
       const held = state.held;
-      if (held.length >= maxHeld) refuse(state, socket, packet, typeof name === 'string' ? name : '', Outcome.Rate);
+      if (held.length >= maxHeld) refuse(state, socket, packet, String(name), Outcome.Rate);
       else held.push(packet);
       return false;
     }

@@ -12,6 +12,7 @@ import { Manager } from 'socket.io-client';
 import {
   childrenOf,
   dispatchEvent,
+  emitToIsolated,
   engineOf,
   hasMiddleware,
   interceptEvents,
@@ -21,6 +22,7 @@ import {
   namespacesOf,
   onCleanup,
   onNewNamespace,
+  recoverySkipsMiddlewares,
   removeChildNamespace,
   removeMiddleware,
   socketsOnConnection,
@@ -154,6 +156,34 @@ describe(`Socket.IO internals (${socketIoPackage})`, () => {
       hasMiddleware(fx.io.of('/'), (fn) => fn === ours),
       false,
     );
+  });
+
+  it('recoverySkipsMiddlewares (server.opts), emitToIsolated (emits through the adapter with recovery on)', async () => {
+    fx = await startIo();
+    assert.equal(recoverySkipsMiddlewares(fx.io), false);
+    await fx.close();
+    fx = await startIo({ connectionStateRecovery: { skipMiddlewares: false } });
+    assert.equal(recoverySkipsMiddlewares(fx.io), false);
+    await fx.close();
+    fx = await startIo({ connectionStateRecovery: { skipMiddlewares: true } });
+    assert.equal(recoverySkipsMiddlewares(fx.io), true);
+    let server: Socket | undefined;
+    fx.io.on('connection', (s) => {
+      server = s;
+    });
+    const c = fx.client('/');
+    await connected(c);
+    assert.ok(server !== undefined);
+    isolate(server);
+    const got: unknown[] = [];
+    c.on('plain', (v: unknown) => got.push(`plain:${String(v)}`));
+    c.on('direct', (v: unknown) => got.push(`direct:${String(v)}`));
+    // With recovery on, a plain emit to an isolated socket goes through the adapter and is dropped.
+    server.emit('plain', 1);
+    emitToIsolated(server, 'direct', 2);
+    await waitUntil(() => got.length > 0, 2000, 'the direct emit');
+    assert.deepEqual(got, ['direct:2']);
+    assert.equal(fx.io.of('/').sockets.has(server.id), false, 'still isolated');
   });
 
   it('wrapRestoreSession (adapter.restoreSession with connection state recovery)', async () => {

@@ -52,6 +52,8 @@ export interface RawEngine {
   readonly closed: boolean;
   /** Sends a Socket.IO CONNECT for `nsp` carrying `auth`. */
   connect(nsp: string, auth: Record<string, unknown>): void;
+  /** Sends a raw Engine.IO packet: `41` is a Socket.IO DISCONNECT of `/`, `42[…]` an EVENT. */
+  send(packet: string): void;
   /** Waits until `count` packets matching `test` arrived. */
   received(test: (packet: string) => boolean, count: number, timeoutMs?: number): Promise<void>;
   close(): void;
@@ -82,6 +84,9 @@ export async function openRawEngine(url: string, headers: Record<string, string>
     },
     connect(nsp, auth) {
       if (ws.readyState === WebSocket.OPEN) ws.send(`40${nsp === '/' ? '' : `${nsp},`}${JSON.stringify(auth)}`);
+    },
+    send(packet) {
+      if (ws.readyState === WebSocket.OPEN) ws.send(packet);
     },
     received(test, count, ms = 5000) {
       return waitUntil(() => packets.filter(test).length >= count, ms, `${count} matching packets`);

@@ -102,6 +102,23 @@ describe('authorization over Socket.IO', () => {
     assert.ok(decisions.some((d) => d.kind === 'event' && d.decision === 'denied' && d.policy === 'admin:*'));
   });
 
+  it('a numeric event name is policed under the name Socket.IO dispatches it by', async () => {
+    const { fx } = await setup({ events: { '42': false, '*': true } });
+    const seen: string[] = [];
+    fx.io.on('connection', (s) => {
+      s.on('42', () => seen.push('42'));
+      s.on('ok', (ack: (v: string) => void) => ack('ok'));
+    });
+    const c = fx.client('/', { auth: { user: 'bob', org: 'acme' } });
+    await connected(c);
+    // socket.io-parser accepts a number as the event name; Socket.IO dispatches it to `socket.on('42')`.
+    const denied = waitForEvent<{ event: string; code: string }>(c, 'portcullis:denied');
+    (c as unknown as { emit(name: number): void }).emit(42);
+    assert.deepEqual(await denied, { event: '42', message: 'Forbidden', code: 'forbidden', retryable: false });
+    assert.equal(await c.timeout(2000).emitWithAck('ok'), 'ok');
+    assert.deepEqual(seen, []);
+  });
+
   it('a policy that throws or never answers denies', async () => {
     const { fx, clock } = await setup({
       policyTimeoutMs: 1000,

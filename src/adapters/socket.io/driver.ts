@@ -9,7 +9,7 @@ import type { AdmissionDriver, AdmissionOutcome } from '../../core/admission.js'
 import type { AuthenticatedPayload, Connection } from '../../core/connection.js';
 import type { CloseReason } from '../../core/hooks.js';
 import type { AuthError } from '../../errors.js';
-import { socketsOnConnection, unisolate } from './internals.js';
+import { emitToIsolated, socketsOnConnection, unisolate } from './internals.js';
 import type { ResolvedSocketIoOptions } from './options.js';
 
 const CONNECTION = Symbol.for('portcullis.connection');
@@ -136,7 +136,9 @@ export class SocketIoDriver implements AdmissionDriver {
     if (!socket.connected) return;
     // `undefined`: close without an `unauthorized` event (the compat entry's timeout).
     const refusal = this.#config.format(error, socket);
-    if (refusal !== undefined) socket.emit(this.#config.events.unauthorized, refusal);
+    // A pending socket is isolated: `emitToIsolated` reaches it even when connection state recovery routes emits
+    // through the adapter.
+    if (refusal !== undefined) emitToIsolated(socket, this.#config.events.unauthorized, refusal);
     // Close the whole engine connection when this was its only namespace, so a
     // refused client cannot linger on the transport.
     socket.disconnect(socketsOnConnection(socket) <= 1);

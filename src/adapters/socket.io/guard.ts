@@ -19,7 +19,16 @@ import { closeReason, connectionOf, SocketIoDriver } from './driver.js';
 import type { IdleSlots } from './idle.js';
 import { createIdleSlots } from './idle.js';
 import type { OneventHandler } from './internals.js';
-import { dispatchEvent, engineOf, interceptEvents, isolate, isServer, onCleanup } from './internals.js';
+import {
+  dispatchEvent,
+  emitToIsolated,
+  engineOf,
+  interceptEvents,
+  isolate,
+  isServer,
+  onCleanup,
+  socketsOnConnection,
+} from './internals.js';
 import type { Middleware } from './namespaces.js';
 import { createNamespaceWiring, eachNamespace, isPrincipal, MIDDLEWARE } from './namespaces.js';
 import type { AuthenticatedListener, EventGate, SocketIoGuard, SocketIoGuardOptions } from './options.js';
@@ -28,7 +37,13 @@ import { installPreflight } from './preflight.js';
 
 /** Ends the connection of a socket that disconnects (one function for every socket, `this` is the socket). */
 function onSocketDisconnect(this: Socket, reason: string): void {
-  connectionOf(this)?.closed(closeReason(reason));
+  const conn = connectionOf(this);
+  const pending = conn?.pending === true;
+  conn?.closed(closeReason(reason));
+  // A client that leaves its last namespace before authenticating would keep an Engine.IO connection that holds
+  // no pending slot (given back at its first CONNECT) and that Socket.IO's connectTimeout no longer watches: close
+  // it. socket.io-client closes its Engine.IO connection itself when its last socket disconnects.
+  if (pending && reason === 'client namespace disconnect' && socketsOnConnection(this) === 0) this.conn.close();
 }
 
 /**
@@ -117,7 +132,8 @@ export function createSocketIoGuard(target: Server | Namespace, options: SocketI
     if (conn.pending) {
       // Out of nsp.sockets until admitted, so no broadcast finds it.
       isolate(socket);
-      if (config.announce) socket.emit(events.required, { timeoutMs: guard.options.timeoutMs === false ? null : guard.options.timeoutMs });
+      if (config.announce)
+        emitToIsolated(socket, events.required, { timeoutMs: guard.options.timeoutMs === false ? null : guard.options.timeoutMs });
     }
     // Intercept before Socket.IO's own dispatch: `onAny` listeners run before
     // socket middlewares, so `socket.use` alone would leak pending events and credentials.

@@ -250,6 +250,32 @@ export function unisolate(socket: Socket): void {
   if (socket.connected) socket.nsp.sockets.set(socket.id, socket);
 }
 
+/**
+ * `socket.emit` that reaches an isolated socket too. With connection state recovery on, Socket.IO sends every
+ * `socket.emit` through the adapter (`broadcast` to the socket's own room, so the packet is stored for recovery),
+ * and the adapter looks the socket up in `nsp.sockets`, where an isolated one is not: the packet would be dropped.
+ * The socket is a member for the synchronous emit only; no broadcast can run in between.
+ */
+export function emitToIsolated(socket: Socket, event: string, ...args: unknown[]): void {
+  const sockets = socket.nsp.sockets;
+  if (!socket.connected || sockets.get(socket.id) === socket) {
+    socket.emit(event, ...args);
+    return;
+  }
+  sockets.set(socket.id, socket);
+  try {
+    socket.emit(event, ...args);
+  } finally {
+    if (sockets.get(socket.id) === socket) sockets.delete(socket.id);
+  }
+}
+
+/** Whether the server skips middlewares for a session restored by connection state recovery (`server.opts`). */
+export function recoverySkipsMiddlewares(server: Server): boolean {
+  const opts = (server as unknown as { opts?: { connectionStateRecovery?: { skipMiddlewares?: boolean } } }).opts;
+  return opts?.connectionStateRecovery?.skipMiddlewares === true;
+}
+
 /** How many Socket.IO sockets share the socket's Engine.IO connection (`client.sockets`), itself included. */
 export function socketsOnConnection(socket: Socket): number {
   return (socket.client as unknown as { sockets?: Map<string, Socket> }).sockets?.size ?? 1;

@@ -13,6 +13,7 @@ import {
   isServer,
   namespacesOf,
   onNewNamespace,
+  recoverySkipsMiddlewares,
   removeChildNamespace,
   removeMiddleware,
   useFirst,
@@ -82,10 +83,15 @@ export function createNamespaceWiring(
    * With an authorization attached (`declineRecovery`), no session is restored: its
    * rooms and missed packets come from memberships the room policy may have ended
    * meanwhile, and a restored socket would skip the authorization's admission.
+   * Nor without `skipMiddlewares`: Socket.IO then joins the restored rooms and writes
+   * the missed packets before any middleware has verified the client's credentials,
+   * so a client with a session id and invalid (or someone else's) credentials would
+   * receive them before its refusal. With `skipMiddlewares`, the session id is the
+   * credential (Socket.IO's design) and the principal it restores is re-checked here.
    */
   const guardRecovery = (nsp: Namespace): (() => void) =>
     wrapRestoreSession(nsp, (original) => async (pid, offset) => {
-      if (declineRecovery()) return null;
+      if (declineRecovery() || !recoverySkipsMiddlewares(server)) return null;
       const session = await original(pid, offset);
       if (session === null || session === undefined) return null;
       const principal = session.data?.principal;
