@@ -58,7 +58,9 @@ export interface WsAuthorization {
 type Emit = (this: WebSocket, event: string | symbol, ...args: unknown[]) => boolean;
 type RawData = Buffer | ArrayBuffer | Buffer[];
 
-const MARKERS = ['"subscribe"', '"unsubscribe"', '"authenticate"'].map((m) => Buffer.from(m));
+// `\u`: a JSON string can spell a reserved type with escapes (`"\u0073ubscribe"`), which JSON.parse reads as the
+// type itself: a frame with an escape is parsed too.
+const MARKERS = ['"subscribe"', '"unsubscribe"', '"authenticate"', '\\u'].map((m) => Buffer.from(m));
 
 function hasMarker(bytes: Buffer): boolean {
   for (const m of MARKERS) if (bytes.includes(m)) return true;

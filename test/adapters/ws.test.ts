@@ -215,6 +215,19 @@ describe('ws first-message mode', () => {
     );
   });
 
+  it('a refresh whose type is spelled with JSON escapes is a refresh too, and never reaches the app', async () => {
+    const { fx, app } = await guarded();
+    const { ws } = await authenticated(fx);
+    // JSON.parse reads "\u0061uthenticate" as "authenticate": the credentials must not reach the app's listener.
+    ws.send('{"type":"\\u0061uthenticate","payload":{"token":"alice"}}');
+    assert.deepEqual(await nextFrame(ws), { type: 'authenticated', payload: { name: 'alice' } });
+    ws.send('{"t\\u0079pe":"authenticate","payload":{"token":"alice"}}');
+    assert.deepEqual(await nextFrame(ws), { type: 'authenticated', payload: { name: 'alice' } });
+    ws.send('echo:after');
+    await waitForEvent(ws, 'message');
+    assert.deepEqual(app.messages, ['echo:after']);
+  });
+
   it('warns with expiring, then closes with token_expired', async () => {
     const { fx, guard } = await guarded({ expiringLeadMs: 200 });
     const ws = fx.client('/');

@@ -151,6 +151,21 @@ describe('authorization over ws', () => {
     );
   });
 
+  it('reserved frame types spelled with JSON escapes are policed as themselves', async () => {
+    const { fx, guard } = await setup({ rooms: { 'pub:*': true } });
+    const seen: string[] = [];
+    guard.on('connection', (ws) => ws.on('message', (d: Buffer) => seen.push(d.toString())));
+    const { ws, frames } = await login(fx, { user: 'bob', org: 'acme' });
+    ws.send('{"type":"\\u0073ubscribe","payload":{"channel":"secret:x"}}');
+    const refused = await frame(frames, (f) => f.type === 'refused', 'the refusal');
+    assert.deepEqual([refused.payload?.type, refused.payload?.code], ['subscribe', 'forbidden']);
+    ws.send('{"type":"unsub\\u0073cribe","payload":{"channel":"pub:x"}}');
+    await frame(frames, (f) => f.type === 'unsubscribed', 'the unsubscribe answer');
+    send(ws, 'chat', { text: 'hi' });
+    await waitUntil(() => seen.length === 1, 2000, 'the chat frame');
+    assert.equal(JSON.parse(seen[0] as string).type, 'chat');
+  });
+
   it('cuts a frame flood at the configured rate; other sockets are unaffected', async () => {
     const { fx, guard, clock } = await setup({ limits: { events: { perSecond: 10, burst: 5 } } });
     const counts = new Map<WebSocket, number>();

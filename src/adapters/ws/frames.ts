@@ -19,6 +19,7 @@ export function textOf(data: RawData): string {
 }
 
 const MARKER = Buffer.from('"authenticate"');
+const ESCAPE = Buffer.from('\\u');
 
 /**
  * Cheap pre-check for an authenticated socket's messages: only a text message
@@ -26,9 +27,10 @@ const MARKER = Buffer.from('"authenticate"');
  * the application without being parsed.
  */
 export function mayBeAuthenticate(data: RawData): boolean {
-  if (Buffer.isBuffer(data)) return data.includes(MARKER);
-  if (Array.isArray(data)) return data.some((chunk) => chunk.includes(MARKER)) || textOf(data).includes('"authenticate"');
-  return Buffer.from(data).includes(MARKER);
+  const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+  // A JSON string can spell a letter only as itself or as a `\u` escape: a frame with an escape is parsed, so
+  // `"\u0061uthenticate"` (which JSON.parse reads as "authenticate") is not handed to the application.
+  return bytes.includes(MARKER) || bytes.includes(ESCAPE);
 }
 
 /** A client frame after parsing. */
