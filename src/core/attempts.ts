@@ -26,7 +26,21 @@ export function countsAsFailure(code: string): boolean {
   return FAILURE_CODES.has(code);
 }
 
-const isFailure = (err: unknown): boolean => isAuthError(err) && countsAsFailure(err.code);
+/**
+ * Marks a refusal that counts as a failure whatever its code: `anyOf` reports its members' most useful refusal
+ * (`token_expired` over `invalid_credentials`), and a wrong password beside an expired token of the attacker's own,
+ * or beside a cookie from no allowed Origin, must still be counted.
+ */
+export const kCountsAsFailure: unique symbol = Symbol('portcullis.countsAsFailure');
+
+/** Marks `error` as a counted failure (see {@link kCountsAsFailure}); returns it. */
+export function markFailure<E extends object>(error: E): E {
+  (error as { [kCountsAsFailure]?: true })[kCountsAsFailure] = true;
+  return error;
+}
+
+const isFailure = (err: unknown): boolean =>
+  isAuthError(err) && (countsAsFailure(err.code) || (err as { [kCountsAsFailure]?: true })[kCountsAsFailure] === true);
 
 /** A `rate_limited` refusal with `Retry-After` in whole seconds (at least 1). */
 export const rateLimited = (detail: string, retryAfterMs: number): AuthError =>
@@ -52,7 +66,11 @@ export interface AttemptLimits {
 
 /** Runs verifications under the failure limits. */
 export interface AttemptLimiter {
-  attempt<T>(ip: string, identity: string | undefined, verify: () => T | Promise<T>): T | Promise<T>;
+  /**
+   * `vouches`: whether an admitted verdict proves that the client holds `identity` (only then is its address
+   * remembered as known for it, which exempts the address from the identity's slow-down). Default: never.
+   */
+  attempt<T>(ip: string, identity: string | undefined, verify: () => T | Promise<T>, vouches?: (value: T) => boolean): T | Promise<T>;
 }
 
 /** A bounded, opaque key part for an identity: names may be long, or secrets typed into the wrong field. */
@@ -101,14 +119,24 @@ export function createAttemptLimiter(store: Store, limits: AttemptLimits, logger
   const gateKey = (id: string | undefined): string => `rl:gate:${id}`;
   const passedKey = (id: string | undefined): string => `rl:bo:${id}`;
 
-  /** Remembers that this address authenticated this identity. */
-  const remember = (p: Plan): void => {
-    if (p.known !== undefined && knownMs !== false) store.set(p.known, '1', knownMs).catch(warn);
+  /**
+   * Remembers that this address authenticated this identity, when the verdict proves it: a login with one's own
+   * token beside a decoy `username` must not make the address known for that user.
+   */
+  const remember = <T>(p: Plan, value: T, vouches: ((value: T) => boolean) | undefined): void => {
+    if (p.known === undefined || knownMs === false || vouches === undefined || !vouches(value)) return;
+    store.set(p.known, '1', knownMs).catch(warn);
   };
 
   // ------------------------------------------------------------ synchronous view
 
-  const attemptSync = <T>(view: SyncStore, ip: string, identity: string | undefined, verify: () => T | Promise<T>): T | Promise<T> => {
+  const attemptSync = <T>(
+    view: SyncStore,
+    ip: string,
+    identity: string | undefined,
+    verify: () => T | Promise<T>,
+    vouches: ((value: T) => boolean) | undefined,
+  ): T | Promise<T> => {
     const p = plan(ip, identity);
     for (const c of p.counters) if (Number(view.get(c.key) ?? 0) >= c.max) throw rateLimited(c.detail, c.windowMs);
     let take = p.counters;
@@ -132,7 +160,7 @@ export function createAttemptLimiter(store: Store, limits: AttemptLimits, logger
       throw err;
     }
     if (!isThenable(result)) {
-      remember(p);
+      remember(p, result, vouches);
       return result;
     }
     // Going asynchronous: hold the slots now, in the tick they were checked.
@@ -140,7 +168,7 @@ export function createAttemptLimiter(store: Store, limits: AttemptLimits, logger
     return Promise.resolve(result).then(
       (value) => {
         for (const c of take) view.release(c.key);
-        remember(p);
+        remember(p, value, vouches);
         return value;
       },
       (err: unknown) => {
@@ -176,7 +204,12 @@ export function createAttemptLimiter(store: Store, limits: AttemptLimits, logger
     }
   };
 
-  const attemptAsync = async <T>(ip: string, identity: string | undefined, verify: () => T | Promise<T>): Promise<T> => {
+  const attemptAsync = async <T>(
+    ip: string,
+    identity: string | undefined,
+    verify: () => T | Promise<T>,
+    vouches: ((value: T) => boolean) | undefined,
+  ): Promise<T> => {
     const p = plan(ip, identity);
     const held = await reserveAsync(p);
     const giveBack = (): void => {
@@ -190,14 +223,14 @@ export function createAttemptLimiter(store: Store, limits: AttemptLimits, logger
       throw err;
     }
     giveBack();
-    remember(p);
+    remember(p, value, vouches);
     return value;
   };
 
   return {
-    attempt(ip, identity, verify) {
+    attempt(ip, identity, verify, vouches) {
       const view = store.sync;
-      return view === undefined ? attemptAsync(ip, identity, verify) : attemptSync(view, ip, identity, verify);
+      return view === undefined ? attemptAsync(ip, identity, verify, vouches) : attemptSync(view, ip, identity, verify, vouches);
     },
   };
 }

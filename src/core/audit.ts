@@ -6,7 +6,7 @@
 import type { AuthError } from '../errors.js';
 import type { Clock } from './clock.js';
 import type { AuditEvent, Hooks } from './hooks.js';
-import { describeError, silentLogger } from './logger.js';
+import { describeError, redact, silentLogger } from './logger.js';
 import type { AuthPhase, Logger, Transport } from './types.js';
 
 /** Where a refusal happened, for its `rejected` event. */
@@ -73,7 +73,8 @@ export function createAudit(logger: Logger, hooks: Hooks, clock: Clock): Audit {
       type: 'rejected',
       at: clock.now(),
       code: error.code,
-      detail: error.detail,
+      // Token-like strings redacted: a strategy's detail may quote a header or a cookie.
+      detail: error.detail === undefined ? undefined : redact(error.detail),
       phase: where.phase,
       transport: where.transport,
       namespace: where.namespace,

@@ -3,6 +3,7 @@
  * strategy names its user field) or by the app, never guessed from the payload's
  * shape, and normalised so that spelling variants of one name share a counter.
  */
+import { AuthError } from '../errors.js';
 import type { Credentials, Strategy } from './types.js';
 
 /**
@@ -39,13 +40,22 @@ export function identityReader(declaration: IdentityDeclaration, where: string):
   }
   if (caseFold !== undefined && typeof caseFold !== 'boolean') throw new TypeError(`portcullis: ${where}.caseFold must be a boolean`);
   const fold = caseFold ?? true;
-  return (credentials) => normalizeIdentity(credentials[field], fold);
+  return (credentials) => {
+    const value = credentials[field];
+    if (value === undefined || value === null || typeof value === 'string') return normalizeIdentity(value, fold);
+    // A number names the same account as its digits (an app's `String(c.username)` admits both): counted as such.
+    if (typeof value === 'number' || typeof value === 'bigint') return normalizeIdentity(String(value), fold);
+    // Anything else (`["alice"]`, an object) would be counted against no identity at all while an app that
+    // stringifies it still checks the password: refused before anything is verified.
+    throw new AuthError('invalid_request', { detail: `identity field ${field} is not a string` });
+  };
 }
 
 /**
- * The identity of a list of strategies tried in order: the first declared
- * identity the credentials name. `undefined` when no strategy declares one
- * (nothing is counted per identity, and no work is done per attempt).
+ * The identity of a list of strategies tried in order: the identity the
+ * credentials name (refused with `invalid_request` when they name two different
+ * ones). `undefined` when no strategy declares one (nothing is counted per
+ * identity, and no work is done per attempt).
  */
 export function strategiesIdentity(strategies: readonly Strategy[]): IdentityFunction | undefined {
   const readers: IdentityFunction[] = [];
@@ -57,10 +67,30 @@ export function strategiesIdentity(strategies: readonly Strategy[]): IdentityFun
   if (readers.length === 0) return undefined;
   if (readers.length === 1) return readers[0];
   return (credentials) => {
+    // Credentials naming two different identities (an `email` decoy beside the `username` a later strategy checks)
+    // would be counted against the decoy: refused before anything is verified.
+    let found: string | undefined;
     for (const read of readers) {
-      const found = read(credentials);
-      if (found !== undefined) return found;
+      const id = read(credentials);
+      if (id === undefined) continue;
+      if (found !== undefined && id !== found) {
+        throw new AuthError('invalid_request', { detail: 'credentials name more than one identity' });
+      }
+      found = id;
     }
-    return undefined;
+    return found;
   };
+}
+
+/** Which member of a composite strategy admitted a principal (the innermost one: the first recorded wins). */
+const admitted = new WeakMap<object, Strategy>();
+
+/** Records that `strategy`, a member of a composite, admitted `principal` (composites call this). */
+export function recordAdmission(principal: object, strategy: Strategy): void {
+  if (!admitted.has(principal)) admitted.set(principal, strategy);
+}
+
+/** The member strategy that admitted `principal`, when a composite admitted it. */
+export function admittingStrategy(principal: object): Strategy | undefined {
+  return admitted.get(principal);
 }

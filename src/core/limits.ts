@@ -17,9 +17,10 @@
 import type { AuthError } from '../errors.js';
 import { createAttemptLimiter, rateLimited } from './attempts.js';
 import type { IdentityFunction } from './identity.js';
-import { identityReader, normalizeIdentity, strategiesIdentity } from './identity.js';
+import { admittingStrategy, identityReader, normalizeIdentity, strategiesIdentity } from './identity.js';
 import { ipKey } from './ip.js';
 import type { Credentials, Logger, Store, Strategy } from './types.js';
+import type { Verified } from './verification.js';
 
 /** A fixed window: at most `max` events per `windowMs`. */
 export interface RateWindow {
@@ -159,6 +160,25 @@ export function createRateLimiter(
         : strategiesIdentity(strategies);
 
   const countsFailures = failIp !== undefined || identityOf !== undefined;
+  const byName = new Map(strategies.map((s) => [s.name, s]));
+  /**
+   * Whether an admission proves the client holds `identity`: the strategy that admitted (the member, in a
+   * composite) reads that same identity from the credentials, or the principal is that identity. A login with
+   * one's own token beside a decoy field proves nothing about the field.
+   */
+  const vouchesFor = (verified: Verified, credentials: Credentials, identity: string): boolean => {
+    const principal = verified?.principal;
+    if (typeof principal !== 'object' || principal === null) return false;
+    const admitter = admittingStrategy(principal) ?? byName.get(verified.strategy);
+    if (admitter?.identity !== undefined) {
+      try {
+        if (normalizeIdentity(admitter.identity(credentials), false) === identity) return true;
+      } catch {
+        return false;
+      }
+    }
+    return normalizeIdentity(principal.id, true) === normalizeIdentity(identity, true);
+  };
   const attempts = createAttemptLimiter(
     store,
     { perIp: failIp, perIdentity: failPrincipal, mode, backoff, knownMs: backoff === undefined ? false : knownMs },
@@ -183,7 +203,8 @@ export function createRateLimiter(
     attempt(ip, credentials, verify) {
       if (!countsFailures) return verify();
       const identity = identityOf === undefined ? undefined : normalizeIdentity(identityOf(credentials), false);
-      return attempts.attempt(ip, identity, verify);
+      if (identity === undefined) return attempts.attempt(ip, identity, verify);
+      return attempts.attempt(ip, identity, verify, (value) => vouchesFor(value as unknown as Verified, credentials, identity));
     },
   };
 }

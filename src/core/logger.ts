@@ -61,6 +61,39 @@ function collectSecrets(value: unknown, out: string[], depth: number): void {
   }
 }
 
+/** Where a request carries credentials besides the payload: headers and the URL's query. */
+export interface SecretSources {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly url: string;
+}
+
+/** Header names whose values are credentials (or carry them). */
+const SECRET_HEADER = /authorization|cookie|token|secret|session|api-?key|signature/i;
+
+/** The values of credential headers (each cookie's value, raw and decoded) and of the query's parameters. */
+function collectRequestSecrets(context: SecretSources, out: string[]): void {
+  for (const [name, raw] of Object.entries(context.headers)) {
+    if (raw === undefined || !SECRET_HEADER.test(name)) continue;
+    for (const value of Array.isArray(raw) ? raw : [raw]) {
+      collectSecrets(value, out, 0);
+      for (const part of value.split(/[;,\s]+/)) {
+        const eq = part.indexOf('=');
+        const v = eq === -1 ? part : part.slice(eq + 1);
+        collectSecrets(v, out, 0);
+        try {
+          collectSecrets(decodeURIComponent(v), out, 0);
+        } catch {
+          // not percent-encoded
+        }
+      }
+    }
+  }
+  const q = context.url.indexOf('?');
+  if (q !== -1) {
+    for (const [, v] of new URLSearchParams(context.url.slice(q + 1))) collectSecrets(v, out, 0);
+  }
+}
+
 function removeSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[redacted]');
@@ -71,9 +104,10 @@ function removeSecrets(text: string, secrets: readonly string[]): string {
  * Returns `error` with every credential value the client sent removed from its
  * `detail` and its cause's message, so that logging it can never leak them.
  */
-export function scrubError(error: AuthError, credentials: unknown): AuthError {
+export function scrubError(error: AuthError, credentials: unknown, context?: SecretSources): AuthError {
   const secrets: string[] = [];
   collectSecrets(credentials, secrets, 0);
+  if (context !== undefined) collectRequestSecrets(context, secrets);
   if (secrets.length === 0 && error.cause === undefined) return error;
   const cause = error.cause;
   let scrubbedCause: unknown = cause;
@@ -89,7 +123,11 @@ export function scrubError(error: AuthError, credentials: unknown): AuthError {
   }
   const options: { cause?: unknown; detail?: string; retryAfter?: number } = {};
   if (scrubbedCause !== undefined) options.cause = scrubbedCause;
-  if (error.detail !== undefined) options.detail = removeSecrets(error.detail, secrets);
+  if (error.detail !== undefined) options.detail = redact(removeSecrets(error.detail, secrets));
   if (error.retryAfter !== undefined) options.retryAfter = error.retryAfter;
-  return new AuthError(error.code, options);
+  const scrubbed = new AuthError(error.code, options);
+  // Internal marks (a counted failure, see attempts.ts) travel with the error.
+  for (const key of Object.getOwnPropertySymbols(error))
+    (scrubbed as unknown as Record<symbol, unknown>)[key] = (error as unknown as Record<symbol, unknown>)[key];
+  return scrubbed;
 }

@@ -57,12 +57,12 @@ export function createVerifier(
       try {
         result = strategy.authenticate(credentials, context);
       } catch (err) {
-        return strategyFailed(err, credentials);
+        return strategyFailed(err, credentials, context);
       }
       if (isThenable(result)) {
         return Promise.resolve(result).then(
           (principal) => checkPrincipal(principal, strategy) ?? runStrategies(credentials, context, i + 1),
-          (err: unknown) => strategyFailed(err, credentials),
+          (err: unknown) => strategyFailed(err, credentials, context),
         );
       }
       const verified = checkPrincipal(result, strategy);
@@ -72,9 +72,10 @@ export function createVerifier(
   }
 
   /** What a strategy threw, scrubbed of the credentials (the attempt's reservation counts it, where it is a failure). */
-  function strategyFailed(err: unknown, credentials: Credentials): never {
-    // What a strategy threw may quote the credentials: scrub before anyone logs it.
-    throw scrubError(toAuthError(err), credentials);
+  function strategyFailed(err: unknown, credentials: Credentials, context: AuthContext): never {
+    // What a strategy threw may quote the credentials, a credential header or cookie, or the query: scrub before
+    // anyone logs it.
+    throw scrubError(toAuthError(err), credentials, context);
   }
 
   /**

@@ -11,7 +11,9 @@
  *   Use it when credentials may legitimately fail one strategy and pass another
  *   (e.g. a token that is either an HS256 service token or an RS256 user token).
  */
-import { strategiesIdentity } from '../core/identity.js';
+
+import { countsAsFailure, markFailure } from '../core/attempts.js';
+import { recordAdmission, strategiesIdentity } from '../core/identity.js';
 import type { Principal, Strategy } from '../core/types.js';
 import { type AuthError, type ErrorCode, toAuthError } from '../errors.js';
 
@@ -81,7 +83,10 @@ export function firstOf(...strategies: Strategy[]): Strategy {
         } catch (err) {
           throw toAuthError(err);
         }
-        if (principal !== null && principal !== undefined) return principal;
+        if (principal !== null && principal !== undefined) {
+          recordAdmission(principal, strategy);
+          return principal;
+        }
       }
       return null;
     },
@@ -97,18 +102,25 @@ export function anyOf(...strategies: Strategy[]): Strategy {
     ...identityOf(list),
     async authenticate(credentials, context) {
       let best: AuthError | undefined;
+      let failed = false;
       for (const strategy of list) {
         let principal: Principal | null;
         try {
           principal = await strategy.authenticate(credentials, context);
         } catch (err) {
           const error = toAuthError(err);
+          failed ||= countsAsFailure(error.code);
           if (best === undefined || rank(error) < rank(best)) best = error;
           continue;
         }
-        if (principal !== null && principal !== undefined) return principal;
+        if (principal !== null && principal !== undefined) {
+          recordAdmission(principal, strategy);
+          return principal;
+        }
       }
-      if (best !== undefined) throw best;
+      // The reported refusal may be one that is not counted (an expired token, a foreign Origin) while another
+      // member refused bad credentials: the attempt still counts against the limits.
+      if (best !== undefined) throw failed ? markFailure(best) : best;
       return null;
     },
   };

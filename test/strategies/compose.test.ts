@@ -133,13 +133,16 @@ describe('anyOf over Socket.IO: HS256 service tokens or RS256 user tokens', () =
 });
 
 describe('the identity of a composite', () => {
-  it('is the first identity its members declare that the credentials name, and none when no member declares one', () => {
+  it('is the identity its members declare that the credentials name, refused when they name two, none when no member declares one', () => {
     const byUser = createCustomStrategy({ authenticate: () => null, identity: 'username' });
     const byEmail = createCustomStrategy({ authenticate: () => null, identity: { field: 'email', caseFold: false } });
     const token = createCustomStrategy(() => null);
     for (const combine of [firstOf, anyOf]) {
       const both = combine(token, byUser, byEmail);
-      assert.equal(both.identity?.({ username: ' Alice ', email: 'x@example.com' }), 'alice');
+      assert.equal(both.identity?.({ username: ' Alice ' }), 'alice');
+      // A decoy in another member's field would move the counter off the real target.
+      assert.throws(() => both.identity?.({ username: ' Alice ', email: 'x@example.com' }), { code: 'invalid_request' });
+      assert.equal(both.identity?.({ username: 'alice', email: 'alice' }), 'alice');
       assert.equal(both.identity?.({ email: ' X@example.com' }), 'X@example.com');
       assert.equal(both.identity?.({ token: 'abc' }), undefined);
       assert.equal(combine(token).identity, undefined);
