@@ -50,7 +50,11 @@ export function asConnection(value: unknown, name: string): Connection {
 /** Runs commands within a deadline; once closed, refuses every call at once. */
 export interface Caller {
   /** Runs `send` on `conn` within the deadline, mapping every failure to `unavailable`. */
-  run<T>(op: string, conn: Connection, send: () => Promise<T>): Promise<T>;
+  /**
+   * `late`: called with the reply of a command that was sent, whose call had already timed out (the caller was
+   * refused `unavailable`, but the server ran the command): lets the operation undo what it did.
+   */
+  run<T>(op: string, conn: Connection, send: () => Promise<T>, late?: (value: T) => void): Promise<T>;
   /** True once {@link Caller.close} ran. */
   readonly closed: boolean;
   /** Refuses later calls and rejects the ones waiting for a connection. */
@@ -95,7 +99,7 @@ export function createCaller(timeoutMs: number): Caller {
     return promise;
   };
 
-  const run = <T>(op: string, conn: Connection, send: () => Promise<T>): Promise<T> => {
+  const run = <T>(op: string, conn: Connection, send: () => Promise<T>, late?: (value: T) => void): Promise<T> => {
     if (closed) return Promise.reject(unavailable('store closed'));
     return new Promise<T>((resolve, reject) => {
       let settled = false;
@@ -104,7 +108,10 @@ export function createCaller(timeoutMs: number): Caller {
         reject(unavailable(`${op} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       const ok = (value: T): void => {
-        if (settled) return;
+        if (settled) {
+          late?.(value);
+          return;
+        }
         settled = true;
         clearTimeout(timer);
         resolve(value);
@@ -116,6 +123,8 @@ export function createCaller(timeoutMs: number): Caller {
         reject(err instanceof AuthError ? err : unavailable(`${op} failed: ${safeMessage(err)}`, err));
       };
       const go = (): void => {
+        // The caller gave up while the connection was not ready: the command is not sent at all.
+        if (settled) return;
         try {
           send().then(ok, fail);
         } catch (err) {

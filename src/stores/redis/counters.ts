@@ -20,7 +20,12 @@ export function createCounterOperations(client: Connection, prefix: string, call
     async reserve(key, max, ttlMs) {
       const ttl = toTtl(ttlMs);
       if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('portcullis: max must be a positive integer');
-      return run('reserve', client, () => evalScript(client, RESERVE, prefix + key, max, ttl)).then(expect('reserve', isInteger));
+      // A reservation that times out (refused `unavailable`) but still reaches Redis would hold its slot for the
+      // whole window, locking out clients who never failed: it is given back when its late reply arrives.
+      const undo = (n: unknown): void => {
+        if (typeof n === 'number' && n > 0) run('release', client, () => evalScript(client, RELEASE, prefix + key)).catch(() => {});
+      };
+      return run('reserve', client, () => evalScript(client, RESERVE, prefix + key, max, ttl), undo).then(expect('reserve', isInteger));
     },
     async release(key) {
       await run('release', client, () => evalScript(client, RELEASE, prefix + key)).then(expect('release', isInteger));
