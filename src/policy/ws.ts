@@ -14,9 +14,11 @@
  */
 import type { WebSocket } from 'ws';
 import type { WsGuard } from '../adapters/ws/guard.js';
+import { Connection } from '../core/connection.js';
 import { describeError } from '../core/logger.js';
 import type { Principal } from '../core/types.js';
 import type { AuthError } from '../errors.js';
+import { AuthError as AuthErrorClass } from '../errors.js';
 import type { Authorization } from './authorization.js';
 import type { Outcome as OutcomeType } from './decide.js';
 import { Outcome } from './decide.js';
@@ -96,6 +98,12 @@ export function attachWsAuthorization<C extends Claims>(
   const hub = wsGuard.hub as unknown as { join(ws: WebSocket, room: string): boolean; leave(ws: WebSocket, room: string): boolean };
   const states = new WeakMap<WebSocket, AuthzConnection>();
   const inners = new WeakMap<WebSocket, Emit>();
+
+  /** The guard's connection of a socket (an error path: a linear search is fine). */
+  const connectionById = (id: string): Connection | undefined => {
+    for (const c of wsGuard.guard.connections()) if (c.id === id && c instanceof Connection) return c;
+    return undefined;
+  };
 
   const ops: TransportOps = {
     join(socket, room) {
@@ -244,7 +252,11 @@ export function attachWsAuthorization<C extends Claims>(
         { connectionId: info.id },
         'portcullis: an authenticated socket unknown to the authorization (add authz.hooks to the guard)',
       );
-      if (ws.readyState < 2) ws.close(4403, 'forbidden');
+      // Through the guard: its close deadline cuts a peer that ignores the close, and its counts and hub let go.
+      const error = new AuthErrorClass('forbidden', { detail: 'authorization: socket unknown (authz.hooks missing)' });
+      const conn = connectionById(info.id);
+      if (conn !== undefined) conn.terminate(error);
+      else if (ws.readyState < 2) ws.close(error.closeCode, error.code);
       return;
     }
     az.bind(state, ws, ops);

@@ -9,7 +9,7 @@ import { signGrant } from '../../src/policy/grants.js';
 import type { AuthorizationOptions } from '../../src/policy/types.js';
 import { attachWsAuthorization } from '../../src/policy/ws.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
-import { waitUntil } from '../helpers/wait.js';
+import { waitForEvent, waitUntil } from '../helpers/wait.js';
 import { authenticate, closed, type Frame, opened, startHttp, type WsFixture } from '../helpers/ws.js';
 
 type Claims = { orgId: string; roles: string[] };
@@ -164,6 +164,22 @@ describe('authorization over ws', () => {
     send(ws, 'chat', { text: 'hi' });
     await waitUntil(() => seen.length === 1, 2000, 'the chat frame');
     assert.equal(JSON.parse(seen[0] as string).type, 'chat');
+  });
+
+  it('an app that forgot authz.hooks: its sockets are closed forbidden through the guard (counts, hub and close deadline)', async () => {
+    fx = await startHttp();
+    const clock = createManualClock();
+    const authz = createAuthorization<Claims>({ clock, rooms: { 'pub:*': true } });
+    closers.push(() => authz.close());
+    const guard = fx.track(createWsGuard({ strategies: [strategy], clock, origins: '*', mode: 'message', closeTimeoutMs: 300 }));
+    guard.attach(fx.http);
+    attachWsAuthorization(guard, authz);
+    const ws = fx.client('/');
+    await opened(ws);
+    authenticate(ws, { user: 'bob', org: 'acme' });
+    const [code] = await waitForEvent<[number, Buffer]>(ws, 'close', 5000);
+    assert.equal(code, 4403);
+    assert.deepEqual({ authenticated: guard.stats.authenticated, hub: guard.hub.size }, { authenticated: 0, hub: 0 });
   });
 
   it('cuts a frame flood at the configured rate; other sockets are unaffected', async () => {
