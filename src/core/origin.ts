@@ -66,6 +66,8 @@ const HOST_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::(\d{1,5})
 
 function port(text: string | undefined, fallback: number | undefined): number | undefined | null {
   if (text === undefined) return fallback;
+  // Browsers serialise ports without leading zeros: `:03000` is not an origin's port (nothing else is forgiven).
+  if (text.length > 1 && text.charCodeAt(0) === 48) return null;
   const n = Number(text);
   return n <= 65535 ? n : null;
 }

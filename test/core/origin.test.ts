@@ -42,6 +42,8 @@ describe('parseOrigin', () => {
       'https://app.example.com, https://evil.com',
       'https:///app.example.com',
       'https://app.example.com:',
+      'https://app.example.com:0443',
+      'http://app.example.com:03000',
     ]) {
       assert.equal(parseOrigin(bad), undefined, bad);
     }
