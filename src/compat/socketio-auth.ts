@@ -116,7 +116,10 @@ type Outcome = { readonly principal: Principal } | { readonly error: AuthError }
 /** Guards `io` (every namespace, present and future) or one namespace with the old module's semantics. */
 function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): SocketIoGuard {
   const options = resolveConfig(config);
-  const readIdentity = config.identity === undefined ? undefined : identityReader(config.identity, 'socketio-auth: identity');
+  // `rateLimits.identity` names a field of the payload too: the payload reaches the core only as a claim, so the
+  // entry reads the field itself (see `passThrough`, which keeps it from the core).
+  const declared = config.identity ?? (config.rateLimits === false ? undefined : config.rateLimits?.identity);
+  const readIdentity = declared === undefined ? undefined : identityReader(declared, 'socketio-auth: identity');
   const { logger } = options;
   const existing = guards.get(io);
   if (existing !== undefined) {
@@ -139,7 +142,13 @@ function socketioAuth(io: Server | Namespace, config: SocketioAuthConfig): Socke
       } catch (err) {
         state.attempt = { error: toAuthError(err) };
       }
-      const claim = 'data' in state.attempt ? claimOf(state.attempt.data, readIdentity) : {};
+      let claim: Record<string, string> = {};
+      try {
+        if ('data' in state.attempt) claim = claimOf(state.attempt.data, readIdentity);
+      } catch (err) {
+        // An identity field that is not a string: refused `invalid_request` by the strategy, before `authenticate`.
+        state.attempt = { error: toAuthError(err) };
+      }
       return { ...packet, data: [AUTHENTICATION, claim] };
     },
     overflow(socket) {
@@ -378,7 +387,13 @@ function passThrough(config: SocketioAuthConfig): Partial<SocketIoGuardOptions> 
   if (config.trustedProxies !== undefined) out.trustedProxies = config.trustedProxies;
   if (config.maxPending !== undefined) out.maxPending = config.maxPending;
   if (config.maxPendingPerIp !== undefined) out.maxPendingPerIp = config.maxPendingPerIp;
-  if (config.rateLimits !== undefined) out.rateLimits = config.rateLimits;
+  if (config.rateLimits !== undefined) {
+    if (config.rateLimits === false || config.rateLimits.identity === undefined) out.rateLimits = config.rateLimits;
+    else {
+      const { identity: _read, ...rest } = config.rateLimits;
+      out.rateLimits = rest;
+    }
+  }
   if (config.store !== undefined) out.store = config.store;
   return out;
 }

@@ -215,4 +215,31 @@ describe('portcullis/socketio-auth (the old module, on Socket.IO 4)', () => {
     assert.equal(await attempt({ username: ' JOHN', password: 'secret' }), 'Too many requests');
     assert.equal(checks, 10, 'the 11th attempt never reached authenticate');
   });
+
+  for (const how of ['identity', 'rateLimits.identity'] as const) {
+    it(`counts per user with ${how}; a name that is not a string is refused, not counted against nobody`, async () => {
+      let checks = 0;
+      const counted: SocketioAuthConfig['authenticate'] = (socket, data, callback) => {
+        checks++;
+        return authenticate(socket, data, callback);
+      };
+      const fx = await setup(
+        how === 'identity' ? { authenticate: counted, identity: 'username' } : { authenticate: counted, rateLimits: { identity: 'username' } },
+      );
+      const attempt = async (data: Record<string, unknown>) => {
+        const c = fx.client();
+        await connected(c);
+        c.emit('authentication', data);
+        return Promise.race([
+          waitForEvent<[{ code: string }, unknown]>(c, 'unauthorized').then(([r]) => r.code),
+          waitForEvent(c, 'authenticated').then(() => 'ok'),
+        ]);
+      };
+      assert.equal(await attempt({ username: ['john'], password: 'guess' }), 'invalid_request');
+      assert.equal(checks, 0);
+      for (let i = 0; i < 10; i++) await attempt({ username: 'john', password: `guess-${i}` });
+      assert.equal(await attempt({ username: 'john', password: 'secret' }), 'rate_limited');
+      assert.equal(checks, 10);
+    });
+  }
 });
