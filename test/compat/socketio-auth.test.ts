@@ -224,7 +224,9 @@ describe('portcullis/socketio-auth (the old module, on Socket.IO 4)', () => {
         return authenticate(socket, data, callback);
       };
       const fx = await setup(
-        how === 'identity' ? { authenticate: counted, identity: 'username' } : { authenticate: counted, rateLimits: { identity: 'username' } },
+        how === 'identity'
+          ? { authenticate: counted, identity: 'username' }
+          : { authenticate: counted, rateLimits: { identity: 'username' } },
       );
       const attempt = async (data: Record<string, unknown>) => {
         const c = fx.client();
