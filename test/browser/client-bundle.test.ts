@@ -21,6 +21,7 @@ import { AuthError } from '../../src/errors.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
 import { chromiumMissing, launchChromium, withScreenshots } from '../helpers/browser.js';
+import { withDeadline } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLIENT_ENTRY = fileURLToPath(new URL('../../src/client/index.ts', import.meta.url));
@@ -89,8 +90,9 @@ describe('portcullis/client bundled for the browser', () => {
       page = await context.newPage();
     });
     after(async () => {
+      await page?.close().catch(() => {});
       for (const s of servers) await s.close();
-      await browser?.close();
+      await withDeadline(browser?.close() ?? Promise.resolve(), 15_000, 'Chromium to close');
     });
 
     /** An HTTP server serving the harness page and the bundle; `attach` adds the guarded transport. */
@@ -111,9 +113,12 @@ describe('portcullis/client bundled for the browser', () => {
       await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
       servers.push({
         async close() {
-          await detach();
+          // The page may still hold connections (a long poll, keep-alive): cut them first, so that closing the
+          // servers (Socket.IO's io.close waits for the HTTP server) cannot wait on the browser.
           http.closeAllConnections();
-          await new Promise<void>((resolve) => http.close(() => resolve()));
+          await withDeadline(detach(), 10_000, 'the guarded transport to close');
+          http.closeAllConnections();
+          await withDeadline(new Promise<void>((resolve) => http.close(() => resolve())), 10_000, 'the HTTP server to close');
         },
       });
       const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;

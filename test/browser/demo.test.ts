@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { type Demo, startDemo } from '../../examples/chat/server.js';
 import { chromiumMissing, launchChromium, withScreenshots } from '../helpers/browser.js';
+import { withDeadline } from '../helpers/wait.js';
 
 /** Generous: two cores shared with other suites. */
 const T = 20_000;
@@ -30,8 +31,9 @@ describe('the demo in Chromium', { skip, timeout: 240_000 }, () => {
   });
   after(async () => {
     for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
-    await demo?.close();
+    // Deadlines: a close that hangs fails here, loudly, instead of holding the whole suite.
+    await withDeadline(browser?.close() ?? Promise.resolve(), 15_000, 'Chromium to close');
+    await withDeadline(demo?.close() ?? Promise.resolve(), 15_000, 'the demo to close');
   });
 
   /** A fresh browser context (its own cookies), with the page open on `url`. */
