@@ -138,13 +138,14 @@ export function createAttemptLimiter(store: Store, limits: AttemptLimits, logger
     vouches: ((value: T) => boolean) | undefined,
   ): T | Promise<T> => {
     const p = plan(ip, identity);
-    for (const c of p.counters) if (Number(view.get(c.key) ?? 0) >= c.max) throw rateLimited(c.detail, c.windowMs);
+    // `Retry-After` is the time left in the counter's window where the store can tell, the whole window otherwise.
+    for (const c of p.counters) if (Number(view.get(c.key) ?? 0) >= c.max) throw rateLimited(c.detail, view.ttl?.(c.key) ?? c.windowMs);
     let take = p.counters;
     if (p.wide !== undefined && (p.known === undefined || view.get(p.known) === undefined)) {
       if (Number(view.get(p.wide.key) ?? 0) < p.wide.max) take = [...p.counters, p.wide];
       else {
         const wait = delay(Number(view.get(passedKey(p.id)) ?? 0));
-        if (!view.setIfAbsent(gateKey(p.id), '1', wait)) throw rateLimited(p.wide.detail, wait);
+        if (!view.setIfAbsent(gateKey(p.id), '1', wait)) throw rateLimited(p.wide.detail, view.ttl?.(gateKey(p.id)) ?? wait);
         view.increment(passedKey(p.id), p.wide.windowMs);
       }
     }
@@ -180,19 +181,26 @@ export function createAttemptLimiter(store: Store, limits: AttemptLimits, logger
 
   // ------------------------------------------------------------ networked store
 
+  /** The time left before `key` expires (what a refusal's `Retry-After` should say), or `fallback` when unknown. */
+  const timeLeft = async (key: string, fallback: number): Promise<number> => {
+    if (store.ttl === undefined) return fallback;
+    const left = await store.ttl(key).catch(() => undefined);
+    return left ?? fallback;
+  };
+
   /** Reserves every slot in the store, in order; on a refusal or an error gives back what it took. */
   const reserveAsync = async (p: Plan): Promise<string[]> => {
     const held: string[] = [];
     try {
       for (const c of p.counters) {
-        if ((await store.reserve(c.key, c.max, c.windowMs)) === 0) throw rateLimited(c.detail, c.windowMs);
+        if ((await store.reserve(c.key, c.max, c.windowMs)) === 0) throw rateLimited(c.detail, await timeLeft(c.key, c.windowMs));
         held.push(c.key);
       }
       if (p.wide !== undefined && (p.known === undefined || (await store.get(p.known)) === undefined)) {
         if ((await store.reserve(p.wide.key, p.wide.max, p.wide.windowMs)) > 0) held.push(p.wide.key);
         else {
           const wait = delay(Number((await store.get(passedKey(p.id))) ?? 0));
-          if (!(await store.setIfAbsent(gateKey(p.id), '1', wait))) throw rateLimited(p.wide.detail, wait);
+          if (!(await store.setIfAbsent(gateKey(p.id), '1', wait))) throw rateLimited(p.wide.detail, await timeLeft(gateKey(p.id), wait));
           await store.increment(passedKey(p.id), p.wide.windowMs);
         }
       }

@@ -190,14 +190,15 @@ export function createRateLimiter(
     handshake(ip) {
       if (handshakes === undefined) return undefined;
       const key = `rl:hs:${ipKey(ip)}`;
-      const over = (): AuthError => rateLimited('handshakes per IP', handshakes.windowMs);
+      // `Retry-After`: the time left in the window where the store can tell, the whole window otherwise.
+      const over = (left: number | undefined): AuthError => rateLimited('handshakes per IP', left ?? handshakes.windowMs);
       const sync = store.sync;
       if (sync !== undefined) {
-        if (sync.increment(key, handshakes.windowMs) > handshakes.max) throw over();
+        if (sync.increment(key, handshakes.windowMs) > handshakes.max) throw over(sync.ttl?.(key));
         return undefined;
       }
-      return store.increment(key, handshakes.windowMs).then((n) => {
-        if (n > handshakes.max) throw over();
+      return store.increment(key, handshakes.windowMs).then(async (n) => {
+        if (n > handshakes.max) throw over(store.ttl === undefined ? undefined : await store.ttl(key).catch(() => undefined));
       });
     },
     attempt(ip, credentials, verify) {

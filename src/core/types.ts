@@ -114,6 +114,8 @@ export interface SyncStore {
   increment(key: string, ttlMs: number): number;
   reserve(key: string, max: number, ttlMs: number): number;
   release(key: string): void;
+  /** See {@link Store.ttl}. */
+  ttl?(key: string): number | undefined;
 }
 
 /** Told when a subscription stops and starts hearing messages again (see {@link Store.subscribe}). */
@@ -156,6 +158,11 @@ export interface Store {
   release(key: string): Promise<void>;
   /** Resolves true when any of `keys` exists. */
   existsAny(keys: readonly string[]): Promise<boolean>;
+  /**
+   * Optional: the time left before `key` expires, in ms (`undefined` when it does not exist or never expires).
+   * Lets a lockout's `Retry-After` say when the window really ends; without it, the whole window is announced.
+   */
+  ttl?(key: string): Promise<number | undefined>;
   /** Publishes `message` on `channel` to every subscriber in the cluster (including this process). */
   publish(channel: string, message: string): Promise<void>;
   /**

@@ -123,6 +123,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       entry.value = String(n + 1);
       return n + 1;
     },
+    ttl(key) {
+      const entry = live(key);
+      return entry === undefined ? undefined : entry.expiresAt - clock.now();
+    },
     release(key) {
       const entry = live(key);
       if (entry === undefined) return;
@@ -159,6 +163,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     async existsAny(keys) {
       for (const key of keys) if (live(key) !== undefined) return true;
       return false;
+    },
+    async ttl(key) {
+      return sync.ttl?.(key);
     },
     async publish(channel, message) {
       const handlers = channels.get(channel);

@@ -14,8 +14,10 @@ import { afterEach, describe, it } from 'node:test';
 import { type Socket as ClientSocket, io as ioc } from 'socket.io-client';
 import { createSocketIoGuard, type SocketIoGuardOptions } from '../../src/adapters/socket.io.js';
 import { createWsGuard } from '../../src/adapters/ws.js';
+import { createManualClock } from '../../src/core/clock.js';
 import type { Logger } from '../../src/core/types.js';
 import { AuthError } from '../../src/errors.js';
+import { createMemoryStore } from '../../src/stores/memory.js';
 import { anyOf } from '../../src/strategies/compose.js';
 import { createCustomStrategy } from '../../src/strategies/custom.js';
 import { type IoFixture, startIo } from '../helpers/socket-io.js';
@@ -122,6 +124,37 @@ describe('failure limits under attack (Socket.IO)', () => {
     const before = checks;
     assert.equal(await attempt(io, { username: 'victim', password: 'g5' }, '127.0.0.4'), 'rate_limited');
     assert.equal(checks, before);
+  });
+});
+
+describe('Retry-After of a lockout', () => {
+  it('is the time left in the window, not the whole window', async () => {
+    checks = 0;
+    fx = await startIo();
+    const clock = createManualClock();
+    createSocketIoGuard(fx.io, {
+      strategies: [passwords],
+      clock,
+      store: createMemoryStore({ clock }),
+      rateLimits: { failuresPerPrincipal: { max: 2, windowMs: 600_000 }, lockout: 'identity' },
+    });
+    const io = fx;
+    const refusal = async (): Promise<{ code: string | undefined; retryAfter: number | undefined }> => {
+      const c = ioc(io.url, {
+        transports: ['websocket'],
+        forceNew: true,
+        reconnection: false,
+        auth: { username: 'victim', password: 'x' },
+      });
+      clients.push(c);
+      const err = await waitForEvent<Error & { data?: { code?: string; retryAfter?: number } }>(c, 'connect_error', 5000);
+      return { code: err.data?.code, retryAfter: err.data?.retryAfter };
+    };
+    await refusal();
+    await refusal();
+    assert.deepEqual(await refusal(), { code: 'rate_limited', retryAfter: 600 });
+    clock.advance(595_000);
+    assert.deepEqual(await refusal(), { code: 'rate_limited', retryAfter: 5 });
   });
 });
 

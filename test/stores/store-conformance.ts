@@ -125,6 +125,23 @@ export function storeConformance(name: string, options: ConformanceOptions, make
       await h.expire(async () => (await s.get('k')) === undefined);
     });
 
+    it('ttl (optional): the time left of a key, undefined for a missing one; the sync view agrees', async () => {
+      const s = await h.open();
+      if (s.ttl === undefined) return;
+      assert.equal(await s.ttl('missing'), undefined);
+      await s.set('k', '1', LONG_TTL);
+      const left = await s.ttl('k');
+      assert.ok(left !== undefined && left > 0 && left <= LONG_TTL, String(left));
+      if (s.sync?.ttl !== undefined) {
+        const syncLeft = s.sync.ttl('k');
+        assert.ok(syncLeft !== undefined && syncLeft <= LONG_TTL && syncLeft > 0);
+        assert.equal(s.sync.ttl('missing'), undefined);
+      }
+      await s.reserve('counter', 3, LONG_TTL);
+      const counterLeft = await s.ttl('counter');
+      assert.ok(counterLeft !== undefined && counterLeft <= LONG_TTL);
+    });
+
     it('getAndDelete returns the value once', async () => {
       const s = await h.open();
       assert.equal(await s.getAndDelete('ticket'), undefined);

@@ -9,7 +9,7 @@ import { messageOf, unavailable } from './connection.js';
 import { expect, isInteger, isOptionalString, toTtl } from './replies.js';
 import { evalScript, GET_DEL } from './scripts.js';
 
-export type ValueOperations = Pick<Store, 'setIfAbsent' | 'set' | 'get' | 'getAndDelete' | 'existsAny'>;
+export type ValueOperations = Pick<Store, 'setIfAbsent' | 'set' | 'get' | 'getAndDelete' | 'existsAny'> & Required<Pick<Store, 'ttl'>>;
 
 /** The value operations on `client`, keys prefixed with `prefix`. */
 export function createValueOperations(client: Connection, prefix: string, caller: Caller): ValueOperations {
@@ -29,6 +29,11 @@ export function createValueOperations(client: Connection, prefix: string, caller
       const ttl = toTtl(ttlMs);
       const reply = await run('set', client, () => client.call('SET', prefix + key, value, 'PX', ttl));
       if (reply !== 'OK') throw unavailable('set got an unexpected reply');
+    },
+    async ttl(key) {
+      const reply = await run('ttl', client, () => client.call('PTTL', prefix + key)).then(expect('ttl', isInteger));
+      // -2: no such key; -1: no expiry.
+      return typeof reply === 'number' && reply >= 0 ? reply : undefined;
     },
     async get(key) {
       const reply = await run('get', client, () => client.call('GET', prefix + key)).then(expect('get', isOptionalString));
