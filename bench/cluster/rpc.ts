@@ -4,23 +4,7 @@
  * here is killed when this process exits, whatever the reason.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-
-const live = new Set<ChildProcess>();
-let hooked = false;
-
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-  });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      for (const child of live) child.kill('SIGKILL');
-      process.exit(130);
-    });
-  }
-}
+import { killOnExit } from '../lib/children.js';
 
 export interface Child {
   readonly child: ChildProcess;
@@ -43,20 +27,13 @@ export async function start(
   startTimeoutMs = 30_000,
   execArgv: readonly string[] = ['--expose-gc'],
 ): Promise<Child> {
-  hookExit();
   const child = fork(file, [], {
     execArgv: [...execArgv],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
   });
-  live.add(child);
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      live.delete(child);
-      resolve();
-    });
-  });
+  const exited = killOnExit(child);
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   const listeners: ((m: Record<string, unknown>) => void)[] = [];
   let onReady: ((m: Record<string, unknown>) => void) | undefined;

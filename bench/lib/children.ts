@@ -30,6 +30,18 @@ function hookExit(): void {
   }
 }
 
+/** Kills `child` when this process exits, whatever the reason; resolves once `child` exited. */
+export function killOnExit(child: ChildProcess): Promise<void> {
+  hookExit();
+  live.add(child);
+  return new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      live.delete(child);
+      resolve();
+    });
+  });
+}
+
 type Call = Request extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
 /** A running server process. */
@@ -68,7 +80,6 @@ function buildOf(dir: string): string {
  * waits until it listens.
  */
 export async function startServer(script: string, config: ServerConfig): Promise<ServerHandle> {
-  hookExit();
   // BENCH_REFERENCE_ROOT: another checkout (e.g. the commit before a change) whose build runs the `reference`
   // side, so `experiment.ts --variant-a=portcullis` compares two source trees head to head in one run.
   const reference = process.env.BENCH_REFERENCE_ROOT;
@@ -81,13 +92,7 @@ export async function startServer(script: string, config: ServerConfig): Promise
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'json',
   });
-  live.add(child);
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      live.delete(child);
-      resolve();
-    });
-  });
+  const exited = killOnExit(child);
   let nextId = 1;
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   let onReady: ((port: number) => void) | undefined;
