@@ -194,6 +194,21 @@ describe('portcullis/socketio-auth (the old module, on Socket.IO 4)', () => {
     assert.equal(pendingNews, 0);
   });
 
+  /** One `authentication` on a new client: the `unauthorized` payload, or `ok` for both fields when admitted. */
+  const authenticateOnce = async (
+    fx: Awaited<ReturnType<typeof setup>>,
+    data: Record<string, unknown>,
+  ): Promise<{ message: string; code: string }> => {
+    const c = fx.client();
+    await connected(c);
+    c.emit('authentication', data);
+    return Promise.race([
+      // `unauthorized` carries an acknowledgement callback, as in the old module: the payload is the first argument.
+      waitForEvent<[{ message: string; code: string }, unknown]>(c, 'unauthorized').then(([r]) => r),
+      waitForEvent(c, 'authenticated').then(() => ({ message: 'ok', code: 'ok' })),
+    ]);
+  };
+
   it('counts failed passwords per user when told the identity field (new option)', async () => {
     let checks = 0;
     const counted: SocketioAuthConfig['authenticate'] = (socket, data, callback) => {
@@ -201,16 +216,7 @@ describe('portcullis/socketio-auth (the old module, on Socket.IO 4)', () => {
       return authenticate(socket, data, callback);
     };
     const fx = await setup({ authenticate: counted, identity: 'username' });
-    const attempt = async (data: Record<string, unknown>) => {
-      const c = fx.client();
-      await connected(c);
-      c.emit('authentication', data);
-      return Promise.race([
-        // `unauthorized` carries an acknowledgement callback, as in the old module: the payload is the first argument.
-        waitForEvent<[{ message: string }, unknown]>(c, 'unauthorized').then(([r]) => r.message),
-        waitForEvent(c, 'authenticated').then(() => 'ok'),
-      ]);
-    };
+    const attempt = async (data: Record<string, unknown>) => (await authenticateOnce(fx, data)).message;
     for (let i = 0; i < 10; i++) assert.equal(await attempt({ username: 'john', password: `guess-${i}` }), 'Authentication failure');
     assert.equal(await attempt({ username: ' JOHN', password: 'secret' }), 'Too many requests');
     assert.equal(checks, 10, 'the 11th attempt never reached authenticate');
@@ -228,15 +234,7 @@ describe('portcullis/socketio-auth (the old module, on Socket.IO 4)', () => {
           ? { authenticate: counted, identity: 'username' }
           : { authenticate: counted, rateLimits: { identity: 'username' } },
       );
-      const attempt = async (data: Record<string, unknown>) => {
-        const c = fx.client();
-        await connected(c);
-        c.emit('authentication', data);
-        return Promise.race([
-          waitForEvent<[{ code: string }, unknown]>(c, 'unauthorized').then(([r]) => r.code),
-          waitForEvent(c, 'authenticated').then(() => 'ok'),
-        ]);
-      };
+      const attempt = async (data: Record<string, unknown>) => (await authenticateOnce(fx, data)).code;
       assert.equal(await attempt({ username: ['john'], password: 'guess' }), 'invalid_request');
       assert.equal(checks, 0);
       for (let i = 0; i < 10; i++) await attempt({ username: 'john', password: `guess-${i}` });
