@@ -2,15 +2,12 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
 import { createManualClock } from '../../src/core/clock.js';
-import type { Principal } from '../../src/core/types.js';
 import { createAuthorization } from '../../src/policy/authorization.js';
 import { attachSocketIoAuthorization } from '../../src/policy/socket-io.js';
 import type { AuthorizationOptions, RevalidateAnswer } from '../../src/policy/types.js';
-import { createCustomStrategy } from '../../src/strategies/custom.js';
+import { type Claims, claimsStrategy } from '../helpers/policy.js';
 import { connected, type IoFixture, startIo } from '../helpers/socket-io.js';
 import { waitForEvent, waitUntil } from '../helpers/wait.js';
-
-type Claims = { orgId: string; roles: string[] };
 
 let fx: IoFixture | undefined;
 const closers: (() => Promise<void>)[] = [];
@@ -20,11 +17,7 @@ afterEach(async () => {
   for (const c of closers.splice(0)) await c();
 });
 
-const strategy = createCustomStrategy((c) =>
-  typeof c.user === 'string'
-    ? ({ id: c.user, claims: { orgId: 'acme', roles: Array.isArray(c.roles) ? c.roles : [] } } satisfies Principal<Claims>)
-    : null,
-);
+const strategy = claimsStrategy(() => 'acme');
 
 async function setup(options: AuthorizationOptions<Claims>) {
   fx = await startIo();

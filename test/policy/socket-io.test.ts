@@ -2,16 +2,13 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { createSocketIoGuard } from '../../src/adapters/socket.io.js';
 import { createManualClock } from '../../src/core/clock.js';
-import type { Principal } from '../../src/core/types.js';
 import { createAuthorization } from '../../src/policy/authorization.js';
 import { signGrant } from '../../src/policy/grants.js';
 import { attachSocketIoAuthorization } from '../../src/policy/socket-io.js';
 import type { AuthorizationOptions, AuthzDecision } from '../../src/policy/types.js';
-import { createCustomStrategy } from '../../src/strategies/custom.js';
+import { type Claims, claimsStrategy } from '../helpers/policy.js';
 import { connected, type IoFixture, refused, startIo } from '../helpers/socket-io.js';
 import { waitForEvent, waitUntil, withDeadline } from '../helpers/wait.js';
-
-type Claims = { orgId: string; roles: string[] };
 
 let fx: IoFixture | undefined;
 const closers: (() => Promise<void>)[] = [];
@@ -21,15 +18,7 @@ afterEach(async () => {
   for (const c of closers.splice(0)) await c();
 });
 
-/** Credentials `{ user, org, roles? }` → principal with claims `{ orgId, roles }`. */
-const strategy = createCustomStrategy((c) =>
-  typeof c.user === 'string'
-    ? ({
-        id: c.user,
-        claims: { orgId: String(c.org), roles: Array.isArray(c.roles) ? c.roles : [] },
-      } satisfies Principal<Claims>)
-    : null,
-);
+const strategy = claimsStrategy();
 
 async function setup(options: AuthorizationOptions<Claims>, guardOptions: Record<string, unknown> = {}) {
   fx = await startIo();

@@ -3,16 +3,14 @@ import { afterEach, describe, it } from 'node:test';
 import type { WebSocket } from 'ws';
 import { createWsGuard } from '../../src/adapters/ws.js';
 import { createManualClock } from '../../src/core/clock.js';
-import type { Principal } from '../../src/core/types.js';
 import { createAuthorization } from '../../src/policy/authorization.js';
 import { signGrant } from '../../src/policy/grants.js';
 import type { AuthorizationOptions } from '../../src/policy/types.js';
 import { attachWsAuthorization } from '../../src/policy/ws.js';
-import { createCustomStrategy } from '../../src/strategies/custom.js';
+import { type Claims, claimsStrategy } from '../helpers/policy.js';
 import { waitForEvent, waitUntil } from '../helpers/wait.js';
 import { authenticate, closed, type Frame, opened, startHttp, type WsFixture } from '../helpers/ws.js';
 
-type Claims = { orgId: string; roles: string[] };
 const SECRET = 'grant-secret-grant-secret-grant-secret!';
 
 let fx: WsFixture | undefined;
@@ -23,11 +21,7 @@ afterEach(async () => {
   for (const c of closers.splice(0)) await c();
 });
 
-const strategy = createCustomStrategy((c) =>
-  typeof c.user === 'string'
-    ? ({ id: c.user, claims: { orgId: String(c.org), roles: Array.isArray(c.roles) ? c.roles : [] } } satisfies Principal<Claims>)
-    : null,
-);
+const strategy = claimsStrategy();
 
 async function setup(options: AuthorizationOptions<Claims>) {
   fx = await startHttp();
