@@ -84,6 +84,18 @@ describe('failure limits under attack (Socket.IO)', () => {
     assert.deepEqual(codes.slice(0, 3), Array(3).fill('token_expired'));
   });
 
+  it('anyOf: the same burst sent at once is bounded exactly as the sequence', async () => {
+    const io = await setup({
+      strategies: [anyOf(passwords, tokens)],
+      rateLimits: { failuresPerPrincipal: { max: 3, windowMs: 60_000 }, lockout: 'identity' },
+    });
+    const codes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => attempt(io, { username: 'victim', password: `guess-${i}`, token: 'expired' })),
+    );
+    assert.equal(checks, 3);
+    assert.equal(codes.filter((c) => c === 'rate_limited').length, 17);
+  });
+
   it('an identity field that is not a string (or a number) is refused before any password check', async () => {
     const io = await setup({
       strategies: [passwords],
